@@ -1,0 +1,44 @@
+# Two commands matter: `make run` (the service with demo data) and `make test`.
+# Both create and use .venv by themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= mailward-data
+
+.PHONY: run test check lint typecheck imports pytest bench fuzz clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mailward serve --demo --data $(DATA)
+
+check: lint typecheck imports
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: check pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/core_bench.py
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests -k "fuzz or isolation"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

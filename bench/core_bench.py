@@ -1,0 +1,151 @@
+"""Core benchmark: delivery through MailAccess and the inbox page, audit on and off.
+
+Prints, for 4 KB messages: delivered messages/s with 1 and 8 delivering threads
+(durable: every message's blob and row fsynced before deliver() returns), with the
+audit log on and off; the latency of opening the 50 newest of a 100,000-message
+INBOX (sealed fields opened, the listing recorded); and the audit overhead ratios.
+Bounded: fixed message counts, a temporary data directory, no network.
+
+    python bench/core_bench.py [--messages 6000] [--inbox 100000] [--pages 400]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailward.config import Settings
+from mailward.runtime import Runtime
+
+
+def message(i: int, size: int = 4096) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Sender {i} <sender{i}@elsewhere.test>"
+    msg["To"] = "bench@example.test"
+    msg["Subject"] = f"Benchmark message number {i}"
+    line = "The quick brown fox jumps over the lazy dog. " * 2 + "\n"
+    msg.set_content(line * (size // len(line)))
+    return msg.as_bytes()
+
+
+def open_rt(root: Path, audit: bool) -> Runtime:
+    rt = Runtime.open(Settings(data=root, audit=audit, fast_hashing=True))
+    rt.directory.add_domain("example.test")
+    rt.directory.add_user("bench@example.test", "bench-password")
+    return rt
+
+
+def deliver_rate(root: Path, audit: bool, count: int, threads: int) -> float:
+    rt = open_rt(root, audit)
+    raws = [message(i) for i in range(min(count, 500))]
+    system = rt.system()
+    per = count // threads
+
+    def work(k: int) -> None:
+        for i in range(per):
+            system.deliver(["bench@example.test"], raws[(k * per + i) % len(raws)])
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    rt.close()
+    return per * threads / elapsed
+
+
+def populate(rt: Runtime, count: int) -> None:
+    raws = [message(i) for i in range(500)]
+    system = rt.system()
+    done = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal done
+        while True:
+            with lock:
+                if done >= count:
+                    return
+                done += 1
+                i = done
+            system.deliver(["bench@example.test"], raws[i % len(raws)])
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        time.sleep(2)
+        print(f"  populating: {done}/{count}", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+
+
+def page_latency(rt: Runtime, pages: int) -> tuple[float, float]:
+    principal = rt.logins.login("bench@example.test", "bench-password")
+    door = rt.access(principal)
+    samples = []
+    for _ in range(pages):
+        start = time.perf_counter()
+        page = door.list_messages("INBOX", limit=50)
+        samples.append(time.perf_counter() - start)
+        assert len(page.items) == 50 and page.items[0].subject
+    samples.sort()
+    return statistics.median(samples) * 1e3, samples[int(len(samples) * 0.99) - 1] * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=6000)
+    ap.add_argument("--inbox", type=int, default=100_000)
+    ap.add_argument("--pages", type=int, default=400)
+    ap.add_argument("--dir", default=None, help="where to put the temporary data")
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="mailward-bench-", dir=args.dir))
+    try:
+        print(f"cores: {os.cpu_count()}, messages: 4 KB, durable (fsync) deliveries")
+        rates = {}
+        for threads in (1, 8):
+            for audit in (True, False):
+                root = base / f"deliver-{threads}-{audit}"
+                rates[threads, audit] = deliver_rate(root, audit, args.messages, threads)
+                shutil.rmtree(root)
+                label = "on " if audit else "off"
+                print(
+                    f"deliver, {threads} thread(s), audit {label}: "
+                    f"{rates[threads, audit]:8.0f} msg/s"
+                )
+        for threads in (1, 8):
+            ratio = rates[threads, False] / rates[threads, True]
+            print(
+                f"audit overhead on delivery, {threads} thread(s): {(ratio - 1) * 100:+.1f} %"
+                f" (rate off/on = {ratio:.3f})"
+            )
+
+        rt = open_rt(base / "inbox", True)
+        populate(rt, args.inbox)
+        p50, p99 = page_latency(rt, args.pages)
+        print(
+            f"inbox page (50 newest of {args.inbox:,}), audit on : p50 {p50:.2f} ms, "
+            f"p99 {p99:.2f} ms"
+        )
+        rt.services.audit.enabled = False
+        q50, q99 = page_latency(rt, args.pages)
+        print(
+            f"inbox page (50 newest of {args.inbox:,}), audit off: p50 {q50:.2f} ms, "
+            f"p99 {q99:.2f} ms"
+        )
+        print(f"audit overhead on the inbox page: p50 {(p50 / q50 - 1) * 100:+.1f} %")
+        rt.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""What the door stands on: built once by `runtime`, shared by every MailAccess."""
+
+from dataclasses import dataclass
+
+from mailward.audit import AuditLog
+from mailward.crypto import Keyring
+from mailward.store import BlobStore, MailStore
+
+DEFAULT_RETENTION_S = 30 * 24 * 3600
+
+
+@dataclass(slots=True)
+class Services:
+    """The foundation a MailAccess uses.
+
+    Attributes:
+        retention_s: how long an expunged item's tombstone (and blob) is kept.
+    """
+
+    store: MailStore
+    blobs: BlobStore
+    keyring: Keyring
+    audit: AuditLog
+    retention_s: int = DEFAULT_RETENTION_S

@@ -1,0 +1,136 @@
+"""Walking the chain: the first edited, deleted, reordered or missing record.
+
+Checks, in position order: each record's hash over its contents (edited), its
+sequence number against the one expected (deleted or reordered), its link to the
+previous record's hash (replaced), and at the end the signed head (truncated tail
+or recomputed chain).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailward.audit.head import HeadError, read_head
+from mailward.audit.record import GENESIS_HASH, SELECT_COLUMNS, from_row, stored_hash
+from mailward.db import Database
+
+_CHUNK = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first thing wrong with the chain.
+
+    kind: "edited", "deleted", "reordered", "relinked", "truncated", "head".
+    """
+
+    kind: str
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    records: int
+    last_seq: int
+    head_seq: int | None
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_chain(
+    db: Database,
+    head_path: Path,
+    head_key: bytes,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyResult:
+    """Verify the whole log against its signed head; stop at the first problem."""
+    conn = db.read()
+    total = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+    expected, prev, count, after = 1, GENESIS_HASH, 0, 0
+    while True:
+        rows = conn.execute(
+            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos LIMIT ?",
+            (after, _CHUNK),
+        ).fetchall()
+        if not rows:
+            break
+        for row in rows:
+            r = from_row(row)
+            count += 1
+            if stored_hash(r) != r.hash:
+                return _fail(count, expected - 1, "edited", r.seq, f"record {r.seq} was edited")
+            if r.seq != expected:
+                return _fail(count, expected - 1, *_sequence_problem(db, r.seq, r.pos, expected))
+            if r.prev_hash != prev:
+                return _fail(
+                    count,
+                    expected - 1,
+                    "relinked",
+                    r.seq,
+                    f"record {r.seq} does not link to record {r.seq - 1}:"
+                    " a record before it was replaced",
+                )
+            prev, expected = r.hash, r.seq + 1
+        after = int(rows[-1][0])
+        if progress is not None:
+            progress(count, total)
+    last = expected - 1
+    try:
+        head = read_head(head_path, head_key)
+    except HeadError as exc:
+        if last == 0 and not head_path.exists():
+            return VerifyResult(0, 0, None, None)
+        return VerifyResult(count, last, None, Problem("head", last, str(exc)))
+    if last < head.seq:
+        return VerifyResult(
+            count,
+            last,
+            head.seq,
+            Problem(
+                "truncated",
+                last + 1,
+                f"records {last + 1}..{head.seq} are missing from the end of the log"
+                f" (the signed head names record {head.seq})",
+            ),
+        )
+    row = conn.execute("SELECT hash FROM audit_log WHERE pos = ?", (head.seq,)).fetchone()
+    if row is None or bytes(row[0]) != head.hash:
+        return VerifyResult(
+            count,
+            last,
+            head.seq,
+            Problem(
+                "head", head.seq, f"record {head.seq} differs from the signed head: chain rewritten"
+            ),
+        )
+    return VerifyResult(count, last, head.seq, None)
+
+
+def _sequence_problem(db: Database, seq: int, pos: int, expected: int) -> tuple[str, int, str]:
+    if seq < expected:
+        return (
+            "reordered",
+            seq,
+            f"record {seq} appears at position {pos}, after record {expected - 1}",
+        )
+    later = (
+        db.read()
+        .execute("SELECT pos FROM audit_log WHERE seq = ? AND pos > ?", (expected, pos))
+        .fetchone()
+    )
+    if later is not None:
+        return (
+            "reordered",
+            expected,
+            f"record {expected} appears at position {later[0]}, after record {seq}",
+        )
+    missing = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
+    return "deleted", expected, f"{missing} deleted (record {seq} follows record {expected - 1})"
+
+
+def _fail(count: int, last: int, kind: str, seq: int, message: str) -> VerifyResult:
+    return VerifyResult(count, last, None, Problem(kind, seq, message))

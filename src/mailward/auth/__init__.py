@@ -1,0 +1,16 @@
+"""Who may act: passwords, accounts and domains, and the login record.
+
+Layout: `passwords.py` (argon2id hashing), `directory.py` (domains and accounts:
+creating an account creates its data key and its special mailboxes),
+`logins.py` (the login check; it records every attempt, the "last logon" data).
+
+Invariants: a refused login says the same thing for an unknown address and a wrong
+password, and takes the same time (a dummy hash is verified); every attempt is
+recorded with time, address, remote address, protocol, client and reason.
+"""
+
+from mailward.auth.directory import Directory
+from mailward.auth.logins import LoginHistory, Logins
+from mailward.auth.passwords import Passwords
+
+__all__ = ["Directory", "LoginHistory", "Logins", "Passwords"]

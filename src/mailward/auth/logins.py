@@ -1,0 +1,137 @@
+"""The login check, and the login history it leaves ("last logon", done right).
+
+Every attempt is recorded — success or failure, with reason — before the answer
+is given. Throttling: after `MAX_FAILURES` failed attempts for one address within
+`WINDOW_S`, further attempts are refused as "throttled" without checking the
+password (and recorded as such).
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mailward.auth.passwords import Passwords
+from mailward.core.account import LoginEvent
+from mailward.core.errors import AuthError
+from mailward.core.ids import AccountId, new_session_id
+from mailward.core.principal import Principal, Protocol
+from mailward.store import LoginRow, MailStore
+
+MAX_FAILURES = 10
+WINDOW_S = 15 * 60
+REFUSED = "invalid address or password"
+
+
+def _event(r: LoginRow) -> LoginEvent:
+    return LoginEvent(
+        r.id,
+        datetime.fromtimestamp(r.at_us / 1e6, UTC),
+        r.account_id,
+        r.address,
+        r.remote,
+        r.protocol,
+        r.client,
+        r.success,
+        r.reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginHistory:
+    """What a user sees after logging in: the previous success and failures since."""
+
+    previous: LoginEvent | None
+    failures_since: list[LoginEvent]
+
+
+@dataclass(slots=True)
+class Logins:
+    store: MailStore
+    passwords: Passwords
+
+    def _record(
+        self,
+        account_id: AccountId | None,
+        address: str,
+        remote: str,
+        protocol: Protocol,
+        client: str,
+        success: bool,
+        reason: str,
+    ) -> None:
+        self.store.add_login_event(
+            LoginRow(
+                0,
+                time.time_ns() // 1000,
+                account_id,
+                address,
+                remote,
+                protocol.value,
+                client[:256],
+                success,
+                reason,
+            )
+        )
+
+    def _recent_failures(self, account_id: AccountId) -> int:
+        since = (time.time_ns() // 1000) - WINDOW_S * 1_000_000
+        events = self.store.login_events(account_id, MAX_FAILURES * 2)
+        count = 0
+        for e in events:  # newest first: count failures back to the last success
+            if e.success or e.at_us < since:
+                break
+            count += 1
+        return count
+
+    def login(
+        self,
+        address: str,
+        password: str,
+        *,
+        remote: str = "",
+        protocol: Protocol = Protocol.CLI,
+        client: str = "",
+    ) -> Principal:
+        """Check a password and return a Principal on a fresh session.
+
+        Raises:
+            AuthError: with the same message for every refusal.
+        """
+        address = address.strip().lower()[:320]
+        row = self.store.account_by_address(address)
+        if row is None:
+            self.passwords.verify(None, password)  # same cost as a real check
+            self._record(None, address, remote, protocol, client, False, "unknown-address")
+            raise AuthError(REFUSED)
+        if self._recent_failures(row.id) >= MAX_FAILURES:
+            self._record(row.id, address, remote, protocol, client, False, "throttled")
+            raise AuthError(REFUSED)
+        if not self.passwords.verify(row.password_hash, password):
+            self._record(row.id, address, remote, protocol, client, False, "bad-password")
+            raise AuthError(REFUSED)
+        if row.disabled:
+            self._record(row.id, address, remote, protocol, client, False, "disabled")
+            raise AuthError(REFUSED)
+        if self.passwords.needs_rehash(row.password_hash):
+            self.store.set_password_hash(row.id, self.passwords.hash(password))
+        self._record(row.id, address, remote, protocol, client, True, "ok")
+        return Principal(row.id, row.address, new_session_id(), protocol, remote)
+
+    def history(self, account_id: AccountId, limit: int = 100) -> list[LoginEvent]:
+        """Login attempts naming this account, newest first."""
+        return [_event(r) for r in self.store.login_events(account_id, limit)]
+
+    def since_last_login(self, account_id: AccountId) -> LoginHistory:
+        """The success before the current one, and the failures after it."""
+        events = self.store.login_events(account_id, 200)
+        successes = [e for e in events if e.success]
+        if not successes:
+            return LoginHistory(None, [_event(e) for e in events])
+        current = successes[0]
+        previous = successes[1] if len(successes) > 1 else None
+        failures = [
+            _event(e)
+            for e in events
+            if not e.success and e.id < current.id and (previous is None or e.id > previous.id)
+        ]
+        return LoginHistory(_event(previous) if previous else None, failures)

@@ -1,0 +1,67 @@
+"""Message flags: the IMAP system flags (RFC 9051 §2.3.2) and keywords."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SystemFlag(StrEnum):
+    SEEN = "\\Seen"
+    ANSWERED = "\\Answered"
+    FLAGGED = "\\Flagged"
+    DELETED = "\\Deleted"
+    DRAFT = "\\Draft"
+
+
+_CANONICAL = {f.value.lower(): f.value for f in SystemFlag}
+# RFC 9051 §9 (formal syntax): atom-specials may not appear in a keyword.
+_FORBIDDEN = set('(){ %*"\\]') | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def normalize_flag(flag: str) -> str:
+    """Return the canonical spelling of a flag, validating keywords.
+
+    Raises:
+        ValueError: for an unknown system flag or a keyword with forbidden characters.
+    """
+    if flag.startswith("\\"):
+        canonical = _CANONICAL.get(flag.lower())
+        if canonical is None:
+            raise ValueError(f"unknown system flag {flag!r}")
+        return canonical
+    if not flag or len(flag) > 128 or any(c in _FORBIDDEN for c in flag) or not flag.isascii():
+        raise ValueError(f"invalid keyword {flag!r}")
+    return flag
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """An immutable set of flags, canonical spelling, stable order."""
+
+    values: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *flags: str) -> "Flags":
+        return cls(frozenset(normalize_flag(f) for f in flags))
+
+    @classmethod
+    def parse(cls, text: str) -> "Flags":
+        return cls.of(*text.split()) if text else cls()
+
+    def __contains__(self, flag: object) -> bool:
+        return flag in self.values
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self.values))
+
+    def union(self, other: "Flags") -> "Flags":
+        return Flags(self.values | other.values)
+
+    def minus(self, other: "Flags") -> "Flags":
+        return Flags(self.values - other.values)
+
+    @property
+    def seen(self) -> bool:
+        return SystemFlag.SEEN.value in self.values
+
+    def text(self) -> str:
+        return " ".join(sorted(self.values))

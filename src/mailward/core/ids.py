@@ -1,0 +1,46 @@
+"""Identifiers. Ids are NewTypes over str, never bare ints across a layer.
+
+Message ids are opaque and unguessable (128 random bits), so knowing one id tells
+nothing about another; account ids are random too, so they can lead every key in a
+sharded schema without hot spots.
+"""
+
+import secrets
+from typing import NewType
+
+AccountId = NewType("AccountId", str)
+DomainId = NewType("DomainId", str)
+MailboxId = NewType("MailboxId", str)
+MessageId = NewType("MessageId", str)
+SessionId = NewType("SessionId", str)
+GrantId = NewType("GrantId", str)
+
+SYSTEM_ACCOUNT = AccountId("system")
+
+
+def _token(prefix: str, nbytes: int = 16) -> str:
+    return prefix + secrets.token_hex(nbytes)
+
+
+def new_account_id() -> AccountId:
+    return AccountId(_token("a", 12))
+
+
+def new_domain_id() -> DomainId:
+    return DomainId(_token("d", 8))
+
+
+def new_mailbox_id() -> MailboxId:
+    return MailboxId(_token("b", 12))
+
+
+def new_message_id() -> MessageId:
+    return MessageId(_token("m", 16))
+
+
+def new_session_id() -> SessionId:
+    return SessionId(_token("s", 16))
+
+
+def new_grant_id() -> GrantId:
+    return GrantId(_token("g", 12))

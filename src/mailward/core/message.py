@@ -1,0 +1,91 @@
+"""What the one door hands out about messages. Every object carries `owner`."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from mailward.core.flags import Flags
+from mailward.core.ids import AccountId, MailboxId, MessageId
+
+
+class Owned(Protocol):
+    """Anything stamped with the account whose data it carries."""
+
+    @property
+    def owner(self) -> AccountId: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """A list entry: identity, flags and the opened private header fields."""
+
+    owner: AccountId
+    id: MessageId
+    mailbox_id: MailboxId
+    mailbox: str
+    uid: int
+    modseq: int
+    internal_date: datetime
+    size: int
+    flags: Flags
+    subject: str
+    sender: str
+    to: str
+    cc: str
+    snippet: str
+    has_attachments: bool
+
+    @property
+    def unread(self) -> bool:
+        return not self.flags.seen
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """One attachment: its position (1-based), sanitised name, type and decoded size."""
+
+    index: int
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """One opened message: summary, all headers, text and HTML bodies, attachments.
+
+    `html` is the message's HTML as sent; front-ends sanitise it before display.
+    `malformed` is set when the message could only be shown best-effort.
+    """
+
+    owner: AccountId
+    summary: MessageSummary
+    headers: Sequence[tuple[str, str]]
+    text: str
+    html: str | None
+    attachments: Sequence[AttachmentInfo] = field(default_factory=tuple)
+    malformed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """Bytes of a message or of one of its attachments."""
+
+    owner: AccountId
+    id: MessageId
+    data: bytes
+    content_type: str = "message/rfc822"
+    filename: str = ""
+
+
+T = TypeVar("T", bound=Owned)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing, newest first; `cursor` fetches the next page."""
+
+    owner: AccountId
+    items: Sequence[T]
+    cursor: str | None

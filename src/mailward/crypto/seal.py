@@ -1,0 +1,61 @@
+"""AES-256-GCM sealing bound to (owner account, item, part).
+
+Wire form of a sealed value: version byte 0x01, 12-byte random nonce, ciphertext
+with its 16-byte tag. The associated data is never stored: the caller supplies the
+owner it is serving, so a value of another owner fails to open.
+"""
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from mailward.core.errors import IntegrityError
+
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+_OVERHEAD = 1 + _NONCE_BYTES + 16
+
+
+def associated_data(owner: str, item: str, part: str) -> bytes:
+    # NUL cannot appear in ids or part names, so the encoding is unambiguous.
+    return b"mailward/v1\x00" + owner.encode() + b"\x00" + item.encode() + b"\x00" + part.encode()
+
+
+class Sealer:
+    """Seals and opens values of one owner with that owner's data key."""
+
+    __slots__ = ("_aead", "owner")
+
+    def __init__(self, owner: str, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("data keys are 256-bit")
+        self.owner = owner
+        self._aead = AESGCM(key)
+
+    def seal(self, item: str, part: str, plaintext: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        aad = associated_data(self.owner, item, part)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, item: str, part: str, sealed: bytes) -> bytes:
+        """Open a value sealed for (this owner, item, part).
+
+        Raises:
+            IntegrityError: wrong owner, item or part, wrong key, or tampering.
+        """
+        if len(sealed) < _OVERHEAD or sealed[:1] != _VERSION:
+            raise IntegrityError("sealed value is malformed")
+        aad = associated_data(self.owner, item, part)
+        try:
+            return self._aead.decrypt(sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :], aad)
+        except InvalidTag:
+            raise IntegrityError(
+                f"sealed {part} of {item} does not open for owner {self.owner}"
+            ) from None
+
+    def seal_text(self, item: str, part: str, text: str) -> bytes:
+        return self.seal(item, part, text.encode("utf-8", "surrogatepass"))
+
+    def open_text(self, item: str, part: str, sealed: bytes) -> str:
+        return self.open(item, part, sealed).decode("utf-8", "surrogatepass")

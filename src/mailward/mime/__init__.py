@@ -1,0 +1,37 @@
+"""Pure parsing of RFC 5322 / MIME messages: bytes in, frozen dataclasses out.
+
+Layout: `summary` (the list entry computed at delivery: decoded sender, recipients,
+subject, date, snippet; a header-only fast path for single-part messages),
+`structure` (a message opened for reading: all headers, text and HTML bodies,
+numbered attachments, one attachment's bytes, the raw header section),
+`filenames` (attachment names safe for any disk or browser). Private modules:
+`_tree` (parsing with the email package, nesting cap, body/attachment rules),
+`_headers` (header section end, unfolding, RFC 2047), `_text` (transfer
+encodings, charsets, HTML to text).
+
+Invariants:
+- Pure: no I/O, no clock, no globals that change; imports only the standard
+  library and `mailward.core`.
+- Never raises on malformed input. `summarize`, `open_message` and
+  `header_block` return a best-effort result for any bytes at all, with
+  `malformed=True` when the message was damaged; `attachment` raises only
+  LookupError, for an index the message does not have.
+- Header values are `str` on one line: unfolded, RFC 2047 decoded, 8-bit bytes
+  read as UTF-8, no CR, LF or other control characters.
+- Unknown charsets decode as UTF-8 with U+FFFD replacement.
+- Multipart nesting is followed 50 levels deep and no further.
+"""
+
+from mailward.mime.filenames import sanitize_filename
+from mailward.mime.structure import Opened, attachment, header_block, open_message
+from mailward.mime.summary import Summary, summarize
+
+__all__ = [
+    "Opened",
+    "Summary",
+    "attachment",
+    "header_block",
+    "open_message",
+    "sanitize_filename",
+    "summarize",
+]

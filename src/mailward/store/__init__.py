@@ -1,0 +1,39 @@
+"""Persistence behind one interface: metadata backends and the blob store.
+
+Layout: `interface.py` (MailStore and BlobStore Protocols, the contract),
+`rows.py` (what the store returns; sealed fields stay ciphertext),
+`sqlite/` (the embedded backend), `blobs.py` (the filesystem blob store).
+
+Invariants: every mail method takes account_id first and every query filters on
+it; nothing is shared or de-duplicated across accounts; the store never holds a
+key and never opens a sealed field.
+"""
+
+from mailward.store.blobs import FsBlobStore
+from mailward.store.interface import BlobStore, MailStore
+from mailward.store.rows import (
+    AccountRow,
+    GrantRow,
+    LoginRow,
+    MailboxRow,
+    MessageRow,
+    NewMessage,
+    SealedFields,
+    TombstoneRow,
+)
+from mailward.store.sqlite import SqliteStore
+
+__all__ = [
+    "AccountRow",
+    "BlobStore",
+    "FsBlobStore",
+    "GrantRow",
+    "LoginRow",
+    "MailStore",
+    "MailboxRow",
+    "MessageRow",
+    "NewMessage",
+    "SealedFields",
+    "SqliteStore",
+    "TombstoneRow",
+]

@@ -1,0 +1,111 @@
+"""The MailStore contract every backend implements (SQLite now, PostgreSQL later).
+
+Rules every implementation keeps:
+- account_id comes first in every mail method and filters every query; the only
+  owner-less reads are directory look-ups (`account_by_address`) and the
+  maintenance sweep (`expired_tombstones`).
+- sealed fields are stored and returned as ciphertext; a backend never opens them.
+- writes inside `transaction()` commit together, durably, or not at all.
+"""
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+from mailward.store.rows import (
+    AccountRow,
+    GrantRow,
+    LoginRow,
+    MailboxRow,
+    MessageRow,
+    NewMessage,
+    TombstoneRow,
+)
+
+
+class MailStore(Protocol):
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group the writes inside into one durable transaction (nesting joins it)."""
+
+    # directory
+    def add_domain(self, domain_id: DomainId, name: str) -> None:
+        """Raises: Conflict if the name exists."""
+
+    def domains(self) -> list[tuple[DomainId, str, int]]: ...
+    def domain_id(self, name: str) -> DomainId | None: ...
+    def add_account(self, row: AccountRow) -> None:
+        """Raises: Conflict if the address exists."""
+
+    def account_by_address(self, address: str) -> AccountRow | None: ...
+    def account(self, account_id: AccountId) -> AccountRow | None: ...
+    def accounts(self) -> list[AccountRow]: ...
+    def set_password_hash(self, account_id: AccountId, password_hash: str) -> None: ...
+    def add_login_event(self, row: LoginRow) -> int: ...
+    def login_events(self, account_id: AccountId, limit: int = 100) -> list[LoginRow]: ...
+
+    # mailboxes
+    def create_mailbox(
+        self, account_id: AccountId, mailbox_id: MailboxId, name: str, special_use: str | None
+    ) -> MailboxRow:
+        """Raises: Conflict if the account has a mailbox of that name."""
+
+    def mailboxes(self, account_id: AccountId) -> list[MailboxRow]:
+        """All mailboxes with total and unseen counts."""
+
+    def mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxRow | None: ...
+    def mailbox_by_name(self, account_id: AccountId, name: str) -> MailboxRow | None: ...
+    def rename_mailbox(self, account_id: AccountId, mailbox_id: MailboxId, name: str) -> None: ...
+    def delete_mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> None:
+        """Raises: Conflict if the mailbox still holds messages."""
+
+    # messages
+    def insert_message(self, account_id: AccountId, m: NewMessage) -> MessageRow:
+        """Assign the next UID and a new MODSEQ (RFC 9051 §2.3.1.1, RFC 7162 §3.1)."""
+
+    def message(self, account_id: AccountId, message_id: MessageId) -> MessageRow | None: ...
+    def messages(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[MessageRow]:
+        """Newest first by (internal date, id); `before` is the last (date, id) seen."""
+
+    def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]: ...
+    def set_flags(self, account_id: AccountId, message_id: MessageId, flags: str) -> MessageRow: ...
+    def move_message(
+        self,
+        account_id: AccountId,
+        message_id: MessageId,
+        to_mailbox: MailboxId,
+        origin: MailboxId | None,
+    ) -> MessageRow:
+        """New UID in the target; `origin` is remembered so a restore can go back."""
+
+    def expunge_message(
+        self, account_id: AccountId, message_id: MessageId, by: str, retention_us: int
+    ) -> TombstoneRow: ...
+    def tombstone(self, account_id: AccountId, message_id: MessageId) -> TombstoneRow | None: ...
+    def restore_tombstone(
+        self, account_id: AccountId, message_id: MessageId, to_mailbox: MailboxId
+    ) -> MessageRow: ...
+    def expired_tombstones(self, now_us: int) -> list[tuple[AccountId, MessageId]]: ...
+    def drop_tombstone(self, account_id: AccountId, message_id: MessageId) -> None: ...
+
+    # delegation
+    def add_grant(self, account_id: AccountId, g: GrantRow) -> None: ...
+    def grants(self, account_id: AccountId) -> list[GrantRow]: ...
+    def grants_to(self, grantee_id: AccountId) -> list[GrantRow]: ...
+    def revoke_grant(self, account_id: AccountId, grant_id: GrantId) -> None: ...
+
+
+class BlobStore(Protocol):
+    def put(self, account_id: str, blob_id: str, data: bytes) -> None:
+        """Store durably; returns only once the bytes survive a crash."""
+
+    def get(self, account_id: str, blob_id: str) -> bytes:
+        """Raises: NotFound."""
+
+    def delete(self, account_id: str, blob_id: str) -> None: ...
+    def exists(self, account_id: str, blob_id: str) -> bool: ...

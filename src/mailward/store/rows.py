@@ -1,0 +1,113 @@
+"""Rows as the store returns them: sealed fields are still ciphertext.
+
+The store never opens a sealed field; `access` does, with the key of the principal
+it serves. Every row names the account it belongs to (`account_id`).
+"""
+
+from dataclasses import dataclass
+
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: AccountId
+    address: str
+    domain_id: DomainId
+    password_hash: str
+    created_us: int
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRow:
+    account_id: AccountId
+    id: MailboxId
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highest_modseq: int
+    subscribed: bool
+    total: int = 0
+    unseen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SealedFields:
+    """The private header fields, each sealed for (owner, item, part)."""
+
+    subject: bytes
+    sender: bytes
+    to: bytes
+    cc: bytes
+    snippet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    account_id: AccountId
+    id: MessageId
+    mailbox_id: MailboxId
+    uid: int
+    modseq: int
+    internal_us: int
+    size: int
+    flags: str
+    has_attachments: bool
+    origin_mailbox_id: MailboxId | None
+    sealed: SealedFields
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to insert; the store assigns uid and modseq."""
+
+    id: MessageId
+    mailbox_id: MailboxId
+    internal_us: int
+    size: int
+    flags: str
+    has_attachments: bool
+    sealed: SealedFields
+
+
+@dataclass(frozen=True, slots=True)
+class TombstoneRow:
+    account_id: AccountId
+    id: MessageId
+    mailbox_id: MailboxId
+    mailbox_name: str
+    uid: int
+    internal_us: int
+    size: int
+    flags: str
+    has_attachments: bool
+    sealed: SealedFields
+    expunged_us: int
+    expunged_by: str
+    expires_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRow:
+    account_id: AccountId  # the owner
+    id: GrantId
+    mailbox_id: MailboxId
+    grantee_id: AccountId
+    rights: str
+    created_us: int
+    revoked_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRow:
+    id: int
+    at_us: int
+    account_id: AccountId | None
+    address: str
+    remote: str
+    protocol: str
+    client: str
+    success: bool
+    reason: str

@@ -1,0 +1,5 @@
+"""The SQLite backend: WAL, synchronous=FULL, migrations in `migrations/`."""
+
+from mailward.store.sqlite.store import SqliteStore
+
+__all__ = ["SqliteStore"]

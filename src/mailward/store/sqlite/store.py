@@ -1,0 +1,560 @@
+"""The SQLite mail store. Every method takes account_id first (except directory
+look-ups by address and the maintenance sweep), and every query filters on it."""
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mailward.core.errors import Conflict, NotFound
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+from mailward.db import Database, apply_migrations, load_migrations
+from mailward.store.rows import (
+    AccountRow,
+    GrantRow,
+    LoginRow,
+    MailboxRow,
+    MessageRow,
+    NewMessage,
+    SealedFields,
+    TombstoneRow,
+)
+
+_MSG_COLS = (
+    "account_id, id, mailbox_id, uid, modseq, internal_us, size, flags, has_attachments,"
+    " origin_mailbox_id, subject, sender, recipients, cc, snippet"
+)
+_TOMB_COLS = (
+    "account_id, id, mailbox_id, mailbox_name, uid, internal_us, size, flags, has_attachments,"
+    " subject, sender, recipients, cc, snippet, expunged_us, expunged_by, expires_us"
+)
+_MBX_COLS = "account_id, id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed"
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _message(r: Any) -> MessageRow:
+    return MessageRow(
+        AccountId(str(r[0])),
+        MessageId(str(r[1])),
+        MailboxId(str(r[2])),
+        int(r[3]),
+        int(r[4]),
+        int(r[5]),
+        int(r[6]),
+        str(r[7]),
+        bool(r[8]),
+        MailboxId(str(r[9])) if r[9] is not None else None,
+        SealedFields(*(bytes(x) for x in r[10:15])),
+    )
+
+
+def _mailbox(r: Any, total: int = 0, unseen: int = 0) -> MailboxRow:
+    return MailboxRow(
+        AccountId(str(r[0])),
+        MailboxId(str(r[1])),
+        str(r[2]),
+        str(r[3]) if r[3] is not None else None,
+        int(r[4]),
+        int(r[5]),
+        int(r[6]),
+        bool(r[7]),
+        total,
+        unseen,
+    )
+
+
+def _seen(flags: str) -> int:
+    return 1 if "\\Seen" in flags.split() else 0
+
+
+class SqliteStore:
+    """MailStore on SQLite. See `mailward.store.interface.MailStore` for the contract."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        apply_migrations(db, load_migrations("store", "mailward.store.sqlite.migrations"))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.write():
+            yield
+
+    # -- directory ---------------------------------------------------------------------
+
+    def add_domain(self, domain_id: DomainId, name: str) -> None:
+        try:
+            with self.db.write() as c:
+                c.execute(
+                    "INSERT INTO domains (id, name, created_us) VALUES (?, ?, ?)",
+                    (domain_id, name, _now_us()),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"domain {name} exists") from None
+
+    def domains(self) -> list[tuple[DomainId, str, int]]:
+        rows = self.db.read().execute("SELECT id, name, created_us FROM domains ORDER BY name")
+        return [(DomainId(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def domain_id(self, name: str) -> DomainId | None:
+        row = self.db.read().execute("SELECT id FROM domains WHERE name = ?", (name,)).fetchone()
+        return DomainId(row[0]) if row else None
+
+    def add_account(self, row: AccountRow) -> None:
+        try:
+            with self.db.write() as c:
+                c.execute(
+                    "INSERT INTO accounts (id, address, domain_id, password_hash, created_us,"
+                    " disabled) VALUES (?, ?, ?, ?, ?, ?)",
+                    (row.id, row.address, row.domain_id, row.password_hash, row.created_us, 0),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"account {row.address} exists") from None
+
+    def _account(self, where: str, arg: str) -> AccountRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                "SELECT id, address, domain_id, password_hash, created_us, disabled"
+                f" FROM accounts WHERE {where} = ?",
+                (arg,),
+            )
+            .fetchone()
+        )
+        if r is None:
+            return None
+        return AccountRow(AccountId(r[0]), r[1], DomainId(r[2]), r[3], int(r[4]), bool(r[5]))
+
+    def account_by_address(self, address: str) -> AccountRow | None:
+        return self._account("address", address)
+
+    def account(self, account_id: AccountId) -> AccountRow | None:
+        return self._account("id", account_id)
+
+    def accounts(self) -> list[AccountRow]:
+        rows = self.db.read().execute(
+            "SELECT id, address, domain_id, password_hash, created_us, disabled"
+            " FROM accounts ORDER BY address"
+        )
+        return [
+            AccountRow(AccountId(r[0]), r[1], DomainId(r[2]), r[3], r[4], bool(r[5])) for r in rows
+        ]
+
+    def set_password_hash(self, account_id: AccountId, password_hash: str) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+
+    def add_login_event(self, row: LoginRow) -> int:
+        with self.db.write() as c:
+            cur = c.execute(
+                "INSERT INTO login_events (at_us, account_id, address, remote, protocol, client,"
+                " success, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.at_us,
+                    row.account_id,
+                    row.address,
+                    row.remote,
+                    row.protocol,
+                    row.client,
+                    int(row.success),
+                    row.reason,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def login_events(self, account_id: AccountId, limit: int = 100) -> list[LoginRow]:
+        rows = self.db.read().execute(
+            "SELECT id, at_us, account_id, address, remote, protocol, client, success, reason"
+            " FROM login_events WHERE account_id = ? ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [
+            LoginRow(r[0], r[1], AccountId(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), r[8])
+            for r in rows
+        ]
+
+    # -- mailboxes ---------------------------------------------------------------------
+
+    def create_mailbox(
+        self, account_id: AccountId, mailbox_id: MailboxId, name: str, special_use: str | None
+    ) -> MailboxRow:
+        uidvalidity = secrets.randbelow(2**31 - 2) + 1  # RFC 9051 §2.3.1.1: nonzero
+        try:
+            with self.db.write() as c:
+                c.execute(
+                    "INSERT INTO mailboxes (account_id, id, name, special_use, uidvalidity)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (account_id, mailbox_id, name, special_use, uidvalidity),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"mailbox {name} exists") from None
+        return MailboxRow(account_id, mailbox_id, name, special_use, uidvalidity, 1, 1, True)
+
+    def mailboxes(self, account_id: AccountId) -> list[MailboxRow]:
+        conn = self.db.read()
+        counts = {
+            r[0]: (int(r[1]), int(r[2] or 0))
+            for r in conn.execute(
+                "SELECT mailbox_id, count(*), sum(seen = 0) FROM messages WHERE account_id = ?"
+                " GROUP BY mailbox_id",
+                (account_id,),
+            )
+        }
+        rows = conn.execute(
+            f"SELECT {_MBX_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name", (account_id,)
+        )
+        return [_mailbox(r, *counts.get(r[1], (0, 0))) for r in rows]
+
+    def mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                f"SELECT {_MBX_COLS} FROM mailboxes WHERE account_id = ? AND id = ?",
+                (account_id, mailbox_id),
+            )
+            .fetchone()
+        )
+        return _mailbox(r) if r else None
+
+    def mailbox_by_name(self, account_id: AccountId, name: str) -> MailboxRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                f"SELECT {_MBX_COLS} FROM mailboxes WHERE account_id = ? AND name = ?",
+                (account_id, name),
+            )
+            .fetchone()
+        )
+        return _mailbox(r) if r else None
+
+    def rename_mailbox(self, account_id: AccountId, mailbox_id: MailboxId, name: str) -> None:
+        try:
+            with self.db.write() as c:
+                c.execute(
+                    "UPDATE mailboxes SET name = ? WHERE account_id = ? AND id = ?",
+                    (name, account_id, mailbox_id),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"mailbox {name} exists") from None
+
+    def delete_mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> None:
+        with self.db.write() as c:
+            left = c.execute(
+                "SELECT count(*) FROM messages WHERE account_id = ? AND mailbox_id = ?",
+                (account_id, mailbox_id),
+            ).fetchone()[0]
+            if left:
+                raise Conflict("mailbox is not empty")
+            c.execute(
+                "DELETE FROM mailboxes WHERE account_id = ? AND id = ?", (account_id, mailbox_id)
+            )
+
+    def _bump(self, c: sqlite3.Connection, account_id: AccountId, mailbox_id: MailboxId) -> int:
+        """Increment the mailbox's highest modseq (RFC 7162 §3.1) and return it."""
+        row = c.execute(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1"
+            " WHERE account_id = ? AND id = ? RETURNING highest_modseq",
+            (account_id, mailbox_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound("mailbox not found")
+        return int(row[0])
+
+    def _next_uid(
+        self, c: sqlite3.Connection, account_id: AccountId, mailbox_id: MailboxId
+    ) -> tuple[int, int]:
+        """Allocate a UID (RFC 9051 §2.3.1.1: strictly ascending) and a modseq."""
+        row = c.execute(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1"
+            " WHERE account_id = ? AND id = ? RETURNING uidnext - 1, highest_modseq",
+            (account_id, mailbox_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound("mailbox not found")
+        return int(row[0]), int(row[1])
+
+    # -- messages ----------------------------------------------------------------------
+
+    def insert_message(self, account_id: AccountId, m: NewMessage) -> MessageRow:
+        s = m.sealed
+        with self.db.write() as c:
+            uid, modseq = self._next_uid(c, account_id, m.mailbox_id)
+            c.execute(
+                f"INSERT INTO messages ({_MSG_COLS}, seen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    m.id,
+                    m.mailbox_id,
+                    uid,
+                    modseq,
+                    m.internal_us,
+                    m.size,
+                    m.flags,
+                    int(m.has_attachments),
+                    s.subject,
+                    s.sender,
+                    s.to,
+                    s.cc,
+                    s.snippet,
+                    _seen(m.flags),
+                ),
+            )
+        return MessageRow(
+            account_id,
+            m.id,
+            m.mailbox_id,
+            uid,
+            modseq,
+            m.internal_us,
+            m.size,
+            m.flags,
+            m.has_attachments,
+            None,
+            s,
+        )
+
+    def message(self, account_id: AccountId, message_id: MessageId) -> MessageRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE account_id = ? AND id = ?",
+                (account_id, message_id),
+            )
+            .fetchone()
+        )
+        return _message(r) if r else None
+
+    def messages(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> list[MessageRow]:
+        """Newest first by (internal date, id); `before` continues a previous page."""
+        if before is None:
+            rows = self.db.read().execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE account_id = ? AND mailbox_id = ?"
+                " ORDER BY internal_us DESC, id DESC LIMIT ?",
+                (account_id, mailbox_id, limit),
+            )
+        else:
+            rows = self.db.read().execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE account_id = ? AND mailbox_id = ?"
+                " AND (internal_us, id) < (?, ?) ORDER BY internal_us DESC, id DESC LIMIT ?",
+                (account_id, mailbox_id, before[0], before[1], limit),
+            )
+        return [_message(r) for r in rows]
+
+    def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]:
+        rows = self.db.read().execute(
+            "SELECT id FROM messages WHERE account_id = ? AND mailbox_id = ? ORDER BY uid",
+            (account_id, mailbox_id),
+        )
+        return [MessageId(r[0]) for r in rows]
+
+    def set_flags(self, account_id: AccountId, message_id: MessageId, flags: str) -> MessageRow:
+        with self.db.write() as c:
+            row = self.message(account_id, message_id)
+            if row is None:
+                raise NotFound("message not found")
+            modseq = self._bump(c, account_id, row.mailbox_id)
+            c.execute(
+                "UPDATE messages SET flags = ?, seen = ?, modseq = ?"
+                " WHERE account_id = ? AND id = ?",
+                (flags, _seen(flags), modseq, account_id, message_id),
+            )
+        return self.message(account_id, message_id) or row
+
+    def move_message(
+        self,
+        account_id: AccountId,
+        message_id: MessageId,
+        to_mailbox: MailboxId,
+        origin: MailboxId | None,
+    ) -> MessageRow:
+        """Move into `to_mailbox` with a new UID; `origin` is remembered for restore."""
+        with self.db.write() as c:
+            row = self.message(account_id, message_id)
+            if row is None:
+                raise NotFound("message not found")
+            self._bump(c, account_id, row.mailbox_id)
+            uid, modseq = self._next_uid(c, account_id, to_mailbox)
+            c.execute(
+                "UPDATE messages SET mailbox_id = ?, uid = ?, modseq = ?, origin_mailbox_id = ?"
+                " WHERE account_id = ? AND id = ?",
+                (to_mailbox, uid, modseq, origin, account_id, message_id),
+            )
+        return self.message(account_id, message_id) or row
+
+    def expunge_message(
+        self, account_id: AccountId, message_id: MessageId, by: str, retention_us: int
+    ) -> TombstoneRow:
+        """Remove the message, leaving a sealed tombstone until now + retention."""
+        with self.db.write() as c:
+            row = self.message(account_id, message_id)
+            if row is None:
+                raise NotFound("message not found")
+            box = self.mailbox(account_id, row.mailbox_id)
+            self._bump(c, account_id, row.mailbox_id)
+            now = _now_us()
+            s = row.sealed
+            tomb = TombstoneRow(
+                account_id,
+                row.id,
+                row.mailbox_id,
+                box.name if box else "",
+                row.uid,
+                row.internal_us,
+                row.size,
+                row.flags,
+                row.has_attachments,
+                s,
+                now,
+                by,
+                now + retention_us,
+            )
+            c.execute(
+                f"INSERT OR REPLACE INTO tombstones ({_TOMB_COLS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    account_id,
+                    row.id,
+                    row.mailbox_id,
+                    tomb.mailbox_name,
+                    row.uid,
+                    row.internal_us,
+                    row.size,
+                    row.flags,
+                    int(row.has_attachments),
+                    s.subject,
+                    s.sender,
+                    s.to,
+                    s.cc,
+                    s.snippet,
+                    now,
+                    by,
+                    tomb.expires_us,
+                ),
+            )
+            c.execute(
+                "DELETE FROM messages WHERE account_id = ? AND id = ?", (account_id, message_id)
+            )
+        return tomb
+
+    def tombstone(self, account_id: AccountId, message_id: MessageId) -> TombstoneRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                f"SELECT {_TOMB_COLS} FROM tombstones WHERE account_id = ? AND id = ?",
+                (account_id, message_id),
+            )
+            .fetchone()
+        )
+        if r is None:
+            return None
+        return TombstoneRow(
+            AccountId(r[0]),
+            MessageId(r[1]),
+            MailboxId(r[2]),
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            bool(r[8]),
+            SealedFields(*(bytes(x) for x in r[9:14])),
+            r[14],
+            r[15],
+            r[16],
+        )
+
+    def restore_tombstone(
+        self, account_id: AccountId, message_id: MessageId, to_mailbox: MailboxId
+    ) -> MessageRow:
+        with self.db.write() as c:
+            t = self.tombstone(account_id, message_id)
+            if t is None:
+                raise NotFound("no tombstone")
+            self.insert_message(
+                account_id,
+                NewMessage(
+                    t.id, to_mailbox, t.internal_us, t.size, t.flags, t.has_attachments, t.sealed
+                ),
+            )
+            c.execute(
+                "DELETE FROM tombstones WHERE account_id = ? AND id = ?", (account_id, message_id)
+            )
+        row = self.message(account_id, message_id)
+        assert row is not None
+        return row
+
+    def expired_tombstones(self, now_us: int) -> list[tuple[AccountId, MessageId]]:
+        """Maintenance sweep across accounts: (account, item) pairs past retention."""
+        rows = self.db.read().execute(
+            "SELECT account_id, id FROM tombstones WHERE expires_us <= ?", (now_us,)
+        )
+        return [(AccountId(r[0]), MessageId(r[1])) for r in rows]
+
+    def drop_tombstone(self, account_id: AccountId, message_id: MessageId) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "DELETE FROM tombstones WHERE account_id = ? AND id = ?", (account_id, message_id)
+            )
+
+    # -- delegation --------------------------------------------------------------------
+
+    def add_grant(self, account_id: AccountId, g: GrantRow) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO grants (account_id, id, mailbox_id, grantee_id, rights, created_us)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (account_id, g.id, g.mailbox_id, g.grantee_id, g.rights, g.created_us),
+            )
+
+    def grants(self, account_id: AccountId) -> list[GrantRow]:
+        """Grants `account_id` has given (including revoked ones)."""
+        rows = self.db.read().execute(
+            "SELECT account_id, id, mailbox_id, grantee_id, rights, created_us, revoked_us"
+            " FROM grants WHERE account_id = ? ORDER BY created_us",
+            (account_id,),
+        )
+        return [_grant(r) for r in rows]
+
+    def grants_to(self, grantee_id: AccountId) -> list[GrantRow]:
+        """Live grants others have given to `grantee_id`."""
+        rows = self.db.read().execute(
+            "SELECT account_id, id, mailbox_id, grantee_id, rights, created_us, revoked_us"
+            " FROM grants WHERE grantee_id = ? AND revoked_us IS NULL ORDER BY created_us",
+            (grantee_id,),
+        )
+        return [_grant(r) for r in rows]
+
+    def revoke_grant(self, account_id: AccountId, grant_id: GrantId) -> None:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE grants SET revoked_us = ? WHERE account_id = ? AND id = ?"
+                " AND revoked_us IS NULL",
+                (_now_us(), account_id, grant_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound("grant not found")
+
+
+def _grant(r: Any) -> GrantRow:
+    return GrantRow(
+        AccountId(str(r[0])),
+        GrantId(str(r[1])),
+        MailboxId(str(r[2])),
+        AccountId(str(r[3])),
+        str(r[4]),
+        int(r[5]),
+        int(r[6]) if r[6] is not None else None,
+    )

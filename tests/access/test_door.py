@@ -1,0 +1,192 @@
+"""MailAccess end to end on a real store: every operation, its audit record, and a
+second account that must see nothing."""
+
+import pytest
+
+from mailward.audit.query import all_records
+from mailward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from mailward.core.flags import Flags
+from support import World, make_message
+
+
+def records(w: World, action: str | None = None) -> list:  # type: ignore[type-arg]
+    return [r for r in all_records(w.rt.db) if action is None or r.action == action]
+
+
+def test_deliver_list_and_read_are_recorded_per_item(world: World) -> None:
+    ids = [world.deliver("alice", f"hello {i}", f"body {i}") for i in range(3)]
+    alice = world.door("alice")
+    page = alice.list_messages("INBOX")
+    assert [m.subject for m in page.items] == ["hello 2", "hello 1", "hello 0"]
+    assert all(m.owner == world.users["alice"].account_id for m in page.items)
+    listed = records(world, "list")[-1]
+    assert set(listed.items) == set(ids) and listed.unread == "111"
+    assert listed.actor_session == world.users["alice"].session_id
+
+    view = alice.get_message(ids[0])
+    assert view.text.strip() == "body 0" and view.summary.unread
+    reads = [r for r in records(world, "read") if r.items == (ids[0],)]
+    assert {r.part for r in reads} == {"headers", "body"}
+    assert all(r.unread == "1" for r in reads)
+    assert alice.get_summary(ids[0]).flags.seen  # reading marked it \Seen
+    again = alice.get_message(ids[0])
+    assert not again.summary.unread
+    assert records(world, "read")[-1].unread == "0"
+
+
+def test_paging_walks_every_message_once(world: World) -> None:
+    ids = {world.deliver("alice", f"m{i}") for i in range(7)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = world.door("alice").list_messages(limit=3, cursor=cursor)
+        seen += [m.id for m in page.items]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert sorted(seen) == sorted(ids) and len(seen) == 7
+    with pytest.raises(InvalidInput):
+        world.door("alice").list_messages(cursor="garbage!")
+
+
+def test_another_accounts_id_answers_like_a_missing_one(world: World) -> None:
+    bob_item = world.deliver("bob", "bob's secret")
+    alice = world.door("alice")
+    for call in (alice.get_message, alice.get_raw, alice.get_summary, alice.get_headers):
+        with pytest.raises(NotFound, match="no such message"):
+            call(bob_item)
+    with pytest.raises(NotFound, match="no such message"):
+        alice.get_message("m" + "0" * 32)
+    with pytest.raises(NotFound):
+        alice.set_flags([bob_item], add=Flags.of("\\Flagged"))
+    with pytest.raises(NotFound):
+        alice.restore(bob_item)
+    assert world.door("bob").get_summary(bob_item).subject == "bob's secret"
+
+
+def test_flags_move_copy_delete_restore_expunge(world: World) -> None:
+    item = world.deliver("alice", "to be moved")
+    alice = world.door("alice")
+    (flagged,) = alice.set_flags([item], add=Flags.of("\\Flagged", "$Important"))
+    assert "\\Flagged" in flagged.flags and "$Important" in flagged.flags
+    uid_before = flagged.uid
+    (moved,) = alice.move([item], "Archive")
+    assert moved.mailbox == "Archive" and moved.id == item
+    (copy,) = alice.copy([item], "INBOX")
+    assert copy.id != item and copy.subject == "to be moved"
+    assert alice.get_raw(copy.id).data == alice.get_raw(item).data
+    (deleted,) = alice.delete([item])
+    assert deleted.mailbox == "Trash"
+    restored = alice.restore(item)
+    assert restored.mailbox == "Archive" and restored.uid != uid_before
+    assert alice.expunge([item]) == 1
+    with pytest.raises(NotFound):
+        alice.get_summary(item)
+    back = alice.restore(item)  # from the tombstone
+    assert back.mailbox == "Archive" and back.subject == "to be moved"
+    assert alice.get_raw(item).data.startswith(b"From:") or b"Subject: to be moved" in (
+        alice.get_raw(item).data
+    )
+    actions = [r.action for r in records(world) if item in r.items]
+    for expected in ("deliver", "flag", "move", "copy", "delete", "restore", "expunge"):
+        assert expected in actions
+    assert world.door("bob").list_messages("Archive").items == []
+
+
+def test_expunge_mailbox_only_takes_deleted(world: World) -> None:
+    keep = world.deliver("alice", "keep")
+    drop = world.deliver("alice", "drop")
+    alice = world.door("alice")
+    alice.set_flags([drop], add=Flags.of("\\Deleted"))
+    assert alice.expunge_mailbox("INBOX") == 1
+    assert [m.id for m in alice.list_messages().items] == [keep]
+
+
+def test_modseq_and_uid_grow(world: World) -> None:
+    a = world.deliver("alice", "a")
+    b = world.deliver("alice", "b")
+    alice = world.door("alice")
+    sa, sb = alice.get_summary(a), alice.get_summary(b)
+    assert sb.uid > sa.uid and sb.modseq > sa.modseq
+    (flagged,) = alice.set_flags([a], add=Flags.of("\\Answered"))
+    assert flagged.modseq > sb.modseq
+    inbox = next(b for b in alice.mailboxes() if b.name == "INBOX")
+    assert inbox.highest_modseq >= flagged.modseq and inbox.uidnext == sb.uid + 1
+
+
+def test_mailboxes_created_with_account_and_user_folders(world: World) -> None:
+    alice = world.door("alice")
+    names = {b.name for b in alice.mailboxes()}
+    assert {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"} <= names
+    alice.create_mailbox("Projects/2026")
+    alice.rename_mailbox("Projects/2026", "Projects/Done")
+    assert "Projects/Done" in {b.name for b in alice.mailboxes()}
+    with pytest.raises(Conflict):
+        alice.create_mailbox("Projects/Done")
+    with pytest.raises(Conflict):
+        alice.delete_mailbox("INBOX")
+    with pytest.raises(InvalidInput):
+        alice.create_mailbox("bad\x00name")
+    alice.delete_mailbox("Projects/Done")
+    assert "Projects/Done" not in {b.name for b in alice.mailboxes()}
+    assert "Projects/Done" not in {b.name for b in world.door("bob").mailboxes()}
+
+
+def test_append_and_attachments(world: World) -> None:
+    alice = world.door("alice")
+    raw = make_message(
+        "with files",
+        "see attached",
+        attachments=(("a.pdf", b"%PDF one"), ("../../etc/passwd", b"two")),
+    )
+    m = alice.append("Drafts", raw, Flags.of("\\Draft", "\\Seen"))
+    assert m.has_attachments and m.flags.seen
+    view = alice.get_message(m.id)
+    assert view.attachments[0].filename == "a.pdf"
+    assert "/" not in view.attachments[1].filename
+    second = alice.get_attachment(m.id, 2)
+    assert second.data == b"two"
+    assert records(world, "download")[-1].part == "attachment:2"
+    with pytest.raises(NotFound):
+        alice.get_attachment(m.id, 3)
+
+
+def test_system_delivers_but_cannot_read_and_users_cannot_deliver(world: World) -> None:
+    item = world.deliver("alice", "x")
+    with pytest.raises(PermissionDenied):
+        world.rt.system().get_message(item)
+    with pytest.raises(PermissionDenied):
+        world.door("alice").deliver(["bob@example.test"], b"Subject: x\r\n\r\nx")
+
+
+def test_multi_recipient_delivery_seals_separately(world: World) -> None:
+    raw = make_message("for both", "shared body")
+    ids = world.rt.system().deliver(["alice@example.test", "bob@example.test"], raw)
+    a, b = ids["alice@example.test"], ids["bob@example.test"]
+    assert a != b
+    blobs = world.rt.services.blobs
+    alice_id = world.users["alice"].account_id
+    bob_id = world.users["bob"].account_id
+    assert blobs.get(alice_id, a) != blobs.get(bob_id, b)
+    assert world.door("alice").get_raw(a).data == world.door("bob").get_raw(b).data == raw
+
+
+def test_unknown_recipient_stores_nothing(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.rt.system().deliver(
+            ["alice@example.test", "nobody@example.test"], b"Subject: x\r\n\r\n"
+        )
+    assert world.door("alice").list_messages().items == []
+
+
+def test_malformed_message_is_stored_raw_and_shown_best_effort(world: World) -> None:
+    raw = (
+        b"Subject: =?bogus?Q?broken?=\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n"
+        b"--zz\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@not base64\x00\r\n"
+    )
+    ids = world.rt.system().deliver(["alice@example.test"], raw)
+    alice = world.door("alice")
+    item = ids["alice@example.test"]
+    assert alice.get_raw(item).data == raw
+    view = alice.get_message(item)
+    assert view.owner == world.users["alice"].account_id

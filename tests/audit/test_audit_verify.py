@@ -1,0 +1,145 @@
+"""`audit verify` names the first edited, deleted, reordered or missing record."""
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailward.cli import main
+from mailward.runtime import Runtime
+from support import World, build_world
+
+
+def _tamper(rt: Runtime, *statements: str) -> None:
+    """Change the log behind the service's back (the triggers must go first)."""
+    conn = sqlite3.connect(rt.db.path)
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    for s in statements:
+        conn.execute(s)
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[World]:
+    w = build_world(tmp_path / "data")
+    for i in range(12):
+        w.deliver("alice", f"subject {i}")
+    w.door("alice").list_messages()
+    result = w.rt.verify_audit()
+    assert result.ok and result.records >= 13
+    yield w
+    w.rt.close()
+
+
+def test_intact_chain_verifies(logged: World) -> None:
+    result = logged.rt.verify_audit()
+    assert result.ok
+    assert result.head_seq == result.last_seq == result.records
+
+
+def test_database_refuses_update_and_delete(logged: World) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), logged.rt.db.write() as c:
+        c.execute("UPDATE audit_log SET part = 'x' WHERE seq = 3")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), logged.rt.db.write() as c:
+        c.execute("DELETE FROM audit_log WHERE seq = 3")
+
+
+def test_edited_record_is_named(logged: World) -> None:
+    _tamper(logged.rt, "UPDATE audit_log SET part = 'subject' WHERE seq = 5")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("edited", 5)
+
+
+def test_deleted_record_is_named(logged: World) -> None:
+    _tamper(logged.rt, "DELETE FROM audit_log WHERE seq = 6")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("deleted", 6)
+
+
+def test_swapped_records_are_named(logged: World) -> None:
+    cols = (
+        "seq, at_us, actor_account, actor_session, protocol, remote, owner_account, mailbox,"
+        " items, unread, part, action, outcome, detail, prev_hash, hash"
+    )
+    _tamper(
+        logged.rt,
+        f"CREATE TEMP TABLE swap AS SELECT pos, {cols} FROM audit_log WHERE pos IN (7, 8)",
+        *(
+            f"UPDATE audit_log SET ({cols}) = (SELECT {cols} FROM swap WHERE pos = {other})"
+            f" WHERE pos = {target}"
+            for target, other in ((7, 8), (8, 7))
+        ),
+    )
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("reordered", 7)
+
+
+def test_truncated_tail_is_caught_by_the_signed_head(logged: World) -> None:
+    last = logged.rt.verify_audit().last_seq
+    _tamper(logged.rt, f"DELETE FROM audit_log WHERE seq > {last - 3}")
+    result = logged.rt.verify_audit()
+    assert result.problem is not None
+    assert (result.problem.kind, result.problem.seq) == ("truncated", last - 2)
+    assert f"{last - 2}..{last}" in result.problem.message
+
+
+def test_recomputed_chain_is_caught_by_the_signed_head(logged: World) -> None:
+    """An attacker who edits a record and recomputes every hash after it still fails."""
+    from mailward.audit.query import all_records
+    from mailward.audit.record import record_hash
+
+    rows = list(all_records(logged.rt.db))
+    _tamper(logged.rt, "UPDATE audit_log SET part = 'subject' WHERE seq = 4")
+    conn = sqlite3.connect(logged.rt.db.path)
+    prev = rows[2].hash
+    for r in rows[3:]:
+        part = "subject" if r.seq == 4 else r.part
+        digest = record_hash(
+            r.seq,
+            r.at_us,
+            (r.actor_account, r.actor_session, r.protocol, r.remote, r.owner_account, r.mailbox),
+            r.items,
+            r.unread,
+            (part, r.action, r.outcome, r.detail),
+            prev,
+        )
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE pos = ?", (prev, digest, r.pos)
+        )
+        prev = digest
+    conn.commit()
+    conn.close()
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert problem.kind == "head"
+
+
+def test_writer_never_moves_the_head_past_a_truncation(logged: World) -> None:
+    last = logged.rt.verify_audit().last_seq
+    _tamper(logged.rt, f"DELETE FROM audit_log WHERE seq > {last - 2}")
+    logged.deliver("alice", "after the truncation")  # appends continue...
+    assert logged.rt.services.audit.broken is not None
+    problem = logged.rt.verify_audit().problem  # ...but the head still names the old tail
+    assert problem is not None and problem.kind == "truncated"
+    for i in range(3):  # even once the new chain is longer than the old one
+        logged.deliver("alice", f"more {i}")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None and problem.kind == "head" and problem.seq == last
+
+
+def test_cli_verify_exit_codes(logged: World, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(logged.rt.settings.data)
+    logged.rt.close()
+    assert main(["--data", data, "audit", "verify"]) == 0
+    assert "intact" in capsys.readouterr().out
+    rt = Runtime.open(logged.rt.settings)
+    _tamper(rt, "DELETE FROM audit_log WHERE seq = 2")
+    rt.close()
+    assert main(["--data", data, "audit", "verify"]) != 0
+    assert "record 2 deleted" in capsys.readouterr().err

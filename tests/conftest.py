@@ -1,0 +1,21 @@
+"""Shared fixtures: a real runtime on a temporary data directory, three accounts."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from support import World, build_world
+
+settings.register_profile("ci", max_examples=40, deadline=None)
+settings.register_profile("fuzz", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = build_world(tmp_path / "data")
+    yield w
+    w.rt.close()

@@ -1,0 +1,216 @@
+"""Random interleavings of three principals with injected cross-wiring faults.
+
+Properties: no principal ever receives another account's data; every crossing the
+faults produce raises IsolationViolation and leaves a refused audit record; with no
+fault armed, every principal sees exactly its own mail.
+"""
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from isolation.faults import FAULTS, Armed, FaultyBlobs, FaultyStore
+from mailward.audit.query import all_records
+from mailward.core.errors import Conflict, IsolationViolation, NotFound
+from mailward.core.flags import Flags
+from support import build_world
+
+NAMES = ("alice", "bob", "carol")
+OPS = (
+    "list",
+    "read",
+    "raw",
+    "summary",
+    "headers",
+    "attachment",
+    "flag",
+    "move",
+    "copy",
+    "delete",
+    "restore",
+    "expunge",
+)
+
+
+def marker(name: str, n: int) -> str:
+    return f"ZQ{name}{n}QZ"
+
+
+def texts(result: Any) -> list[str]:
+    """Every string a result carries, flattened."""
+    if result is None or isinstance(result, (int, bool)):
+        return []
+    if isinstance(result, str):
+        return [result]
+    if isinstance(result, bytes):
+        return [result.decode("utf-8", "replace")]
+    if isinstance(result, (list, tuple)):
+        return [t for item in result for t in texts(item)]
+    if hasattr(result, "__dataclass_fields__"):
+        return [t for f in result.__dataclass_fields__ for t in texts(getattr(result, f))]
+    return [str(result)]
+
+
+class Isolation(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp())
+        self.world = build_world(self.tmp / "data", NAMES)
+        services = self.world.rt.services
+        self.store = FaultyStore(services.store)
+        self.blobs = FaultyBlobs(services.blobs, services.store)
+        services.store = self.store  # type: ignore[assignment]
+        services.blobs = self.blobs  # type: ignore[assignment]
+        self.ids: dict[str, set[str]] = {n: set() for n in NAMES}
+        self.expunged: dict[str, set[str]] = {n: set() for n in NAMES}
+        self.count = 0
+
+    def teardown(self) -> None:
+        self.world.rt.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def refused(self) -> int:
+        return sum(1 for r in all_records(self.world.rt.db) if r.outcome == "refused")
+
+    @rule(to=st.sampled_from(NAMES), attach=st.booleans())
+    def deliver(self, to: str, attach: bool) -> None:
+        self.count += 1
+        m = marker(to, self.count)
+        files = ((f"{m}.bin", m.encode()),) if attach else ()
+        self.ids[to].add(self.world.deliver(to, f"subject {m}", f"body {m}", attachments=files))
+
+    def _pick(self, who: str, data: st.DataObject) -> str:
+        own = sorted(self.ids[who])
+        others = sorted(i for n in NAMES if n != who for i in self.ids[n])
+        pool = own + others + sorted(self.expunged[who]) or ["m" + "0" * 32]
+        return str(data.draw(st.sampled_from(pool)))
+
+    def _op(self, who: str, op: str, item: str) -> Callable[[], Any]:
+        door = self.world.door(who)
+        return {
+            "list": lambda: door.list_messages("INBOX"),
+            "read": lambda: door.get_message(item),
+            "raw": lambda: door.get_raw(item),
+            "summary": lambda: door.get_summary(item),
+            "headers": lambda: door.get_headers(item),
+            "attachment": lambda: door.get_attachment(item, 1),
+            "flag": lambda: door.set_flags([item], add=Flags.of("\\Flagged")),
+            "move": lambda: door.move([item], "Archive"),
+            "copy": lambda: door.copy([item], "INBOX"),
+            "delete": lambda: door.delete([item]),
+            "restore": lambda: door.restore(item),
+            "expunge": lambda: door.expunge([item]),
+        }[op]
+
+    @rule(
+        who=st.sampled_from(NAMES),
+        victim=st.sampled_from(NAMES),
+        fault=st.sampled_from((None, *FAULTS)),
+        op=st.sampled_from(OPS),
+        data=st.data(),
+    )
+    def access(
+        self, who: str, victim: str, fault: str | None, op: str, data: st.DataObject
+    ) -> None:
+        item = self._pick(who, data)
+        users = self.world.users
+        armed = (
+            Armed(fault, users[who].account_id, users[victim].account_id)
+            if (fault and victim != who)
+            else None
+        )
+        self.store.armed = self.blobs.armed = armed
+        crossings = self.store.crossings + self.blobs.crossings
+        refused = self.refused()
+        result: Any = None
+        violation = False
+        try:
+            result = self._op(who, op, item)()
+        except IsolationViolation:
+            violation = True
+        except (NotFound, Conflict, LookupError):
+            pass
+        finally:
+            self.store.armed = self.blobs.armed = None
+        crossed = self.store.crossings + self.blobs.crossings > crossings
+        assert violation == crossed, f"{op} under {fault}: crossed={crossed} violation={violation}"
+        if violation:
+            assert result is None
+            assert self.refused() > refused
+            return
+        mine = users[who].account_id
+        for obj in result if isinstance(result, list) else getattr(result, "items", [result]):
+            if obj is not None and hasattr(obj, "owner"):
+                assert obj.owner == mine
+        leaked = [
+            t
+            for t in texts(result)
+            for n in NAMES
+            if n != who
+            for k in range(1, self.count + 1)
+            if marker(n, k) in t
+        ]
+        assert not leaked, f"{who} received {leaked}"
+        self._track(who, op, item, result)
+
+    def _track(self, who: str, op: str, item: str, result: Any) -> None:
+        if op == "copy" and result:
+            self.ids[who] |= {m.id for m in result}
+        if op == "expunge" and result:
+            self.ids[who].discard(item)
+            self.expunged[who].add(item)
+        if op == "restore" and result is not None:
+            self.ids[who].add(item)
+            self.expunged[who].discard(item)
+
+    @invariant()
+    def everyone_sees_exactly_their_own(self) -> None:
+        for who in NAMES:
+            door = self.world.door(who)
+            seen = {
+                m.id for box in door.mailboxes() for m in door.list_messages(box.name, 500).items
+            }
+            assert seen == self.ids[who]
+
+
+TestIsolation = Isolation.TestCase
+
+
+CROSSING_OPS = {
+    "foreign-row": OPS,
+    "wrong-join": OPS,
+    "field-swap": OPS,
+    "blob-swap": ("read", "raw", "headers", "attachment", "copy"),
+}
+
+
+@pytest.mark.parametrize(
+    ("fault", "op"), [(f, op) for f, ops in CROSSING_OPS.items() for op in ops]
+)
+def test_each_fault_on_each_operation_is_refused_and_recorded(fault: str, op: str) -> None:
+    """The table behind the fuzz test: every fault class against every operation."""
+    machine = Isolation()
+    try:
+        machine.deliver("alice", attach=True)
+        machine.deliver("bob", attach=True)
+        item = next(iter(machine.ids["alice"]))
+        users = machine.world.users
+        armed = Armed(fault, users["alice"].account_id, users["bob"].account_id)
+        machine.store.armed = machine.blobs.armed = armed
+        refused = machine.refused()
+        with pytest.raises(IsolationViolation):
+            machine._op("alice", op, item)()
+        machine.store.armed = machine.blobs.armed = None
+        assert machine.store.crossings + machine.blobs.crossings >= 1
+        records = [r for r in all_records(machine.world.rt.db) if r.outcome == "refused"]
+        assert len(records) == refused + 1
+        assert records[-1].actor_account == users["alice"].account_id
+        machine.everyone_sees_exactly_their_own()
+    finally:
+        machine.teardown()

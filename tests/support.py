@@ -1,0 +1,61 @@
+"""Test support: a real runtime on a temporary data directory with accounts."""
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailward.access import MailAccess
+from mailward.config import Settings
+from mailward.core.principal import Principal, Protocol
+from mailward.runtime import Runtime
+
+DOMAIN = "example.test"
+PASSWORD = "correct horse battery"
+
+
+def make_message(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "sender@elsewhere.test",
+    to: str = "someone@example.test",
+    attachments: tuple[tuple[str, bytes], ...] = (),
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    for name, data in attachments:
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes()
+
+
+def open_runtime(data: Path) -> Runtime:
+    return Runtime.open(Settings(data=data, fast_hashing=True))
+
+
+@dataclass
+class World:
+    rt: Runtime
+    users: dict[str, Principal]
+
+    def door(self, name: str) -> MailAccess:
+        return self.rt.access(self.users[name])
+
+    def deliver(self, name: str, subject: str, body: str = "body", **kw: object) -> str:
+        address = self.users[name].address
+        ids = self.rt.system().deliver([address], make_message(subject, body, to=address, **kw))  # type: ignore[arg-type]
+        return ids[address]
+
+
+def build_world(data: Path, names: tuple[str, ...] = ("alice", "bob", "carol")) -> World:
+    rt = open_runtime(data)
+    rt.directory.add_domain(DOMAIN)
+    users = {}
+    for name in names:
+        rt.directory.add_user(f"{name}@{DOMAIN}", PASSWORD)
+        users[name] = rt.logins.login(
+            f"{name}@{DOMAIN}", PASSWORD, protocol=Protocol.CLI, remote="127.0.0.1", client="pytest"
+        )
+    return World(rt, users)

@@ -1,0 +1,50 @@
+"""No subject, body, attachment or private header of any message appears in plaintext
+anywhere in the data directory: database, WAL, blobs, head, keys."""
+
+from pathlib import Path
+
+from support import World, make_message
+
+SECRETS = {
+    "subject": "Zanzibar-Quokka-Subject-7781",
+    "body": "Body-Marmalade-Xylophone-4410",
+    "attachment": "Attachment-Contents-Pelican-9032",
+    "filename": "Passport-Scan-Walrus-1234.pdf",
+    "sender": "sender-heron-5521@elsewhere.test",
+    "cc": "cc-lynx-7310@elsewhere.test",
+    "snippet": "Marmalade-Xylophone",
+}
+
+
+def _all_bytes(root: Path) -> list[tuple[Path, bytes]]:
+    return [(p, p.read_bytes()) for p in root.rglob("*") if p.is_file()]
+
+
+def test_no_plaintext_in_data_directory(world: World) -> None:
+    raw = make_message(
+        SECRETS["subject"],
+        f"Dear user,\n{SECRETS['body']}\n" * 20,
+        sender=SECRETS["sender"],
+        to="alice@example.test",
+        attachments=((SECRETS["filename"], SECRETS["attachment"].encode() * 10),),
+    ).replace(b"To: alice@example.test", f"To: alice@example.test\nCc: {SECRETS['cc']}".encode())
+    for name in ("alice", "bob"):
+        address = world.users[name].address
+        world.rt.system().deliver([address], raw)
+    alice = world.door("alice")
+    item = alice.list_messages().items[0].id
+    assert alice.get_summary(item).subject == SECRETS["subject"]
+    assert SECRETS["cc"] in alice.get_summary(item).cc
+    alice.get_message(item)
+    alice.get_attachment(item, 1)
+    alice.copy([item], "Archive")
+    alice.expunge([item])  # tombstones too
+    world.rt.close()  # flush everything; WAL stays on disk
+
+    files = _all_bytes(world.rt.settings.data)
+    assert any(p.name == "mailward.db-wal" or p.name == "mailward.db" for p, _ in files)
+    assert len([p for p, _ in files if "blobs" in p.parts]) >= 3
+    for label, secret in SECRETS.items():
+        for encoded in {secret.encode(), secret.encode("utf-16-le"), secret.lower().encode()}:
+            hits = [str(p) for p, data in files if encoded in data]
+            assert not hits, f"{label} found in plaintext in {hits}"
