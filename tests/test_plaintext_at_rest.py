@@ -21,13 +21,34 @@ def _all_bytes(root: Path) -> list[tuple[Path, bytes]]:
 
 
 def test_no_plaintext_in_data_directory(world: World) -> None:
-    raw = make_message(
+    """Small messages (sealed inline in SQLite) and large ones (sealed files) alike."""
+    small = _secret_message(20)
+    large = _secret_message(3000)  # > the inline limit: goes to the filesystem store
+    assert len(large) > 64 * 1024 > len(small)
+    for raw in (small, large):
+        _deliver_and_handle(world, raw)
+    world.rt.close()  # flush everything; WAL stays on disk
+
+    files = _all_bytes(world.rt.settings.data)
+    assert any(p.name == "mailward.db-wal" or p.name == "mailward.db" for p, _ in files)
+    assert len([p for p, _ in files if "blobs" in p.parts]) >= 2
+    for label, secret in SECRETS.items():
+        for encoded in {secret.encode(), secret.encode("utf-16-le"), secret.lower().encode()}:
+            hits = [str(p) for p, data in files if encoded in data]
+            assert not hits, f"{label} found in plaintext in {hits}"
+
+
+def _secret_message(lines: int) -> bytes:
+    return make_message(
         SECRETS["subject"],
-        f"Dear user,\n{SECRETS['body']}\n" * 20,
+        f"Dear user,\n{SECRETS['body']}\n" * lines,
         sender=SECRETS["sender"],
         to="alice@example.test",
         attachments=((SECRETS["filename"], SECRETS["attachment"].encode() * 10),),
     ).replace(b"To: alice@example.test", f"To: alice@example.test\nCc: {SECRETS['cc']}".encode())
+
+
+def _deliver_and_handle(world: World, raw: bytes) -> None:
     for name in ("alice", "bob"):
         address = world.users[name].address
         world.rt.system().deliver([address], raw)
@@ -39,12 +60,3 @@ def test_no_plaintext_in_data_directory(world: World) -> None:
     alice.get_attachment(item, 1)
     alice.copy([item], "Archive")
     alice.expunge([item])  # tombstones too
-    world.rt.close()  # flush everything; WAL stays on disk
-
-    files = _all_bytes(world.rt.settings.data)
-    assert any(p.name == "mailward.db-wal" or p.name == "mailward.db" for p, _ in files)
-    assert len([p for p, _ in files if "blobs" in p.parts]) >= 3
-    for label, secret in SECRETS.items():
-        for encoded in {secret.encode(), secret.encode("utf-16-le"), secret.lower().encode()}:
-            hits = [str(p) for p, data in files if encoded in data]
-            assert not hits, f"{label} found in plaintext in {hits}"

@@ -16,7 +16,7 @@ from mailward.config import Settings
 from mailward.core.principal import Principal
 from mailward.crypto import Keyring, load_or_create_master_key
 from mailward.db import Database
-from mailward.store import FsBlobStore, SqliteStore
+from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
 
 AUDIT_HEAD_KEY = "audit-head"
 
@@ -44,7 +44,7 @@ class Runtime:
         )
         services = Services(
             store,
-            FsBlobStore(settings.data / "blobs"),
+            SqliteBlobStore(db, FsBlobStore(settings.data / "blobs")),
             keyring,
             audit,
             int(settings.retention_days * 86400),

@@ -56,13 +56,13 @@ def test_each_account_has_its_own_key(world: World) -> None:
 
 def test_rotation_rewraps_without_reencrypting(world: World) -> None:
     item = world.deliver("alice", "before rotation", "still readable")
-    blob_path = next(world.rt.settings.data.joinpath("blobs").rglob(item))
-    blob_before = blob_path.read_bytes()
+    alice = world.users["alice"].account_id
+    blob_before = world.rt.services.blobs.get(alice, item)
     old_key = world.rt.settings.master_key_path.read_bytes()
     new = world.rt.keyring.rotate()
     assert world.rt.settings.master_key_path.read_bytes() != old_key
     assert stat.S_IMODE(os.stat(new.path).st_mode) == 0o600
-    assert blob_path.read_bytes() == blob_before  # messages untouched
+    assert world.rt.services.blobs.get(alice, item) == blob_before  # messages untouched
     data = world.rt.settings.data
     world.rt.close()
     rt = open_runtime(data)

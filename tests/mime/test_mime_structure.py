@@ -258,6 +258,12 @@ def test_deep_message_rfc822_chain_does_not_raise() -> None:
     assert attachment(raw, 1)[1] == "message/rfc822"
 
 
+def test_nesting_cap_leaves_single_part_bodies_alone() -> None:
+    body = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\n--b{i}\n" for i in range(60))
+    raw = crlf("Content-Type: text/plain\n\n" + body)
+    assert open_message(raw).text == body
+
+
 HEADER_BLOCKS = [
     (b"Subject: a\r\n\r\nbody\r\n\r\nmore", b"Subject: a\r\n\r\n"),
     (b"Subject: a\n\nbody", b"Subject: a\n\n"),

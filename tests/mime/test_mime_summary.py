@@ -236,7 +236,7 @@ def test_fast_path_agrees_with_the_full_parse(name: str) -> None:
     assert summarize(MESSAGES[name]) == _full_parse(MESSAGES[name])
 
 
-def test_snippet_is_capped_at_200_characters_on_a_word_boundary_or_not() -> None:
+def test_snippet_is_capped_at_200_characters() -> None:
     raw = crlf("Subject: long\n\n" + "word " * 10_000)
     snippet = summarize(raw).snippet
     assert len(snippet) <= 200

@@ -4,6 +4,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from mailward.access._ingest import seal_message, store_sealed
 from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
@@ -11,7 +12,6 @@ from mailward.access._sealing import (
     check_owner,
     open_summary,
     reseal_fields,
-    seal_fields,
 )
 from mailward.access.services import Services
 from mailward.core.access_event import Action, Outcome, Part, attachment
@@ -24,18 +24,17 @@ from mailward.core.errors import (
     PermissionDenied,
 )
 from mailward.core.flags import Flags, SystemFlag
-from mailward.core.ids import AccountId, MailboxId, MessageId, new_mailbox_id, new_message_id
+from mailward.core.ids import MailboxId, MessageId, new_mailbox_id, new_message_id
 from mailward.core.mailbox import SPECIAL_MAILBOXES, MailboxInfo, SpecialUse, validate_mailbox_name
 from mailward.core.message import MessageSummary, MessageView, Page, RawMessage
 from mailward.core.principal import Principal
 from mailward.crypto import Sealer
-from mailward.mime import Summary, open_message, summarize
 from mailward.mime import attachment as mime_attachment
-from mailward.store import MailboxRow, MessageRow, NewMessage, SealedFields
+from mailward.mime import open_message, summarize
+from mailward.store import MailboxRow, MessageRow, NewMessage
 
 MAX_PAGE = 500
 NO_FLAGS = Flags()
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _PROTECTED = {name for name, _ in SPECIAL_MAILBOXES}
 
 
@@ -440,9 +439,9 @@ class MailAccess:
         for row in rows:
             raw = self._raw(row, Part.RAW, Action.COPY)
             new_id = new_message_id()
-            self._s.blobs.put(self._me, new_id, sealer.seal(new_id, P_RAW, raw))
             sealed = reseal_fields(sealer, row.id, row.sealed, sealer, new_id)
             with self._s.store.transaction():
+                self._s.blobs.put(self._me, new_id, sealer.seal(new_id, P_RAW, raw))
                 new = self._s.store.insert_message(
                     self._me,
                     NewMessage(
@@ -558,9 +557,8 @@ class MailAccess:
         """Store a message the principal supplies (IMAP APPEND, Sent copy, draft)."""
         box = self._mailbox(mailbox)
         stamp = int(internal_date.timestamp() * 1_000_000) if internal_date else _now_us()
-        item = store_new(
-            self._s, self._me, self._user(), box, raw, flags, stamp, self.principal, Action.APPEND
-        )
+        sealed = seal_message(self._me, self._user(), box, raw, summarize(raw))
+        (item,) = store_sealed(self._s, [sealed], flags, stamp, self.principal, Action.APPEND)
         return self._summary(item, Part.NONE, Action.APPEND)
 
     def deliver(self, recipients: Sequence[str], raw: bytes) -> dict[str, MessageId]:
@@ -583,100 +581,10 @@ class MailAccess:
             if inbox is None or inbox.account_id != account.id:
                 raise NotFound(f"no INBOX for {address}")
             targets.append((address, account.id, inbox))
-        stamp = _now_us()
         summary = summarize(raw)
-        # Blobs first, outside the write transaction (their fsyncs run in parallel
-        # with other deliveries); then every row and record commit together.
-        sealed = []
-        try:
-            for address, account_id, inbox in targets:
-                sealer = self._s.keyring.sealer(account_id)
-                sealed.append(
-                    (
-                        address,
-                        account_id,
-                        inbox,
-                        *seal_new(self._s, account_id, sealer, raw, summary),
-                    )
-                )
-            with self._s.store.transaction():
-                for _address, account_id, inbox, item, fields in sealed:
-                    insert_new(
-                        self._s,
-                        account_id,
-                        inbox,
-                        item,
-                        raw,
-                        summary,
-                        fields,
-                        Flags(),
-                        stamp,
-                        self.principal,
-                        Action.DELIVER,
-                    )
-        except BaseException:
-            for _address, account_id, _inbox, item, _fields in sealed:
-                self._s.blobs.delete(account_id, item)
-            raise
-        return {address: item for address, _a, _i, item, _f in sealed}
-
-
-def store_new(
-    s: Services,
-    owner: AccountId,
-    sealer: Sealer,
-    box: MailboxRow,
-    raw: bytes,
-    flags: Flags,
-    stamp_us: int,
-    principal: Principal,
-    action: Action,
-) -> MessageRow:
-    """Seal and store one new message for `owner`: blob first (durable), then the row
-    and its audit record in one transaction."""
-    summary = summarize(raw)
-    item, sealed = seal_new(s, owner, sealer, raw, summary)
-    try:
-        return insert_new(
-            s, owner, box, item, raw, summary, sealed, flags, stamp_us, principal, action
-        )
-    except BaseException:
-        s.blobs.delete(owner, item)
-        raise
-
-
-def seal_new(
-    s: Services, owner: AccountId, sealer: Sealer, raw: bytes, summary: Summary
-) -> tuple[MessageId, SealedFields]:
-    """Give a new message its id, write its sealed blob durably, seal its fields."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise InvalidInput("message too large")
-    item = new_message_id()
-    s.blobs.put(owner, item, sealer.seal(item, P_RAW, raw))
-    return item, seal_fields(sealer, item, summary)
-
-
-def insert_new(
-    s: Services,
-    owner: AccountId,
-    box: MailboxRow,
-    item: MessageId,
-    raw: bytes,
-    summary: Summary,
-    sealed: SealedFields,
-    flags: Flags,
-    stamp_us: int,
-    principal: Principal,
-    action: Action,
-) -> MessageRow:
-    with s.store.transaction():
-        row = s.store.insert_message(
-            owner,
-            NewMessage(
-                item, box.id, stamp_us, len(raw), flags.text(), summary.has_attachments, sealed
-            ),
-        )
-        s.audit.append(
-            record(principal, owner, box.name, [item], [not flags.seen], Part.NONE, action)
-        )
-    return row
+        sealed = [
+            seal_message(account_id, self._s.keyring.sealer(account_id), inbox, raw, summary)
+            for _address, account_id, inbox in targets
+        ]
+        store_sealed(self._s, sealed, NO_FLAGS, _now_us(), self.principal, Action.DELIVER)
+        return {address: m.item for (address, _a, _i), m in zip(targets, sealed, strict=True)}

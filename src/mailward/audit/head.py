@@ -3,6 +3,11 @@
 The head is HMAC-SHA256-signed with a key the database does not hold (a service
 key wrapped by the master key), so deleting the tail of the log, or recomputing the
 chain after editing it, is caught by comparing the log with its head.
+
+File layout: two fixed-size slots written in turn with pwrite (no rename, cheap
+enough to do after every commit). A write torn by a crash spoils at most one slot;
+the reader takes the valid slot with the highest seq, which may lag the log but
+never leads it.
 """
 
 import hashlib
@@ -12,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+SLOT_BYTES = 256
+
 
 @dataclass(frozen=True, slots=True)
 class Head:
@@ -20,49 +27,57 @@ class Head:
     at_us: int
 
 
+class HeadError(Exception):
+    """The head file is missing, malformed or not signed by our key."""
+
+
 def _mac(key: bytes, seq: int, digest: bytes, at_us: int) -> str:
     msg = f"mailward-audit-head/v1|{seq}|{digest.hex()}|{at_us}".encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
-def write_head(path: Path, key: bytes, head: Head, *, sync: bool) -> None:
-    """Replace the head file atomically; fsync it when `sync`."""
+def encode_slot(key: bytes, head: Head) -> bytes:
     doc = {
-        "v": 1,
         "seq": head.seq,
         "hash": head.hash.hex(),
         "at_us": head.at_us,
         "mac": _mac(key, head.seq, head.hash, head.at_us),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    text = json.dumps(doc, separators=(",", ":")).encode()
+    return text.ljust(SLOT_BYTES - 1) + b"\n"
+
+
+def write_head(fd: int, key: bytes, head: Head, *, sync: bool) -> None:
+    """Write `head` into slot seq % 2 of the open head file; fsync when `sync`."""
+    os.pwrite(fd, encode_slot(key, head), (head.seq % 2) * SLOT_BYTES)
+    if sync:
+        os.fsync(fd)
+
+
+def _slot(key: bytes, data: bytes) -> Head | None:
     try:
-        os.write(fd, json.dumps(doc).encode())
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-class HeadError(Exception):
-    """The head file is missing, malformed or not signed by our key."""
+        doc = json.loads(data)
+        head = Head(int(doc["seq"]), bytes.fromhex(doc["hash"]), int(doc["at_us"]))
+        mac = str(doc["mac"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not hmac.compare_digest(mac, _mac(key, head.seq, head.hash, head.at_us)):
+        return None
+    return head
 
 
 def read_head(path: Path, key: bytes) -> Head:
-    """Read and authenticate the head.
+    """The newest authentic slot of the head file.
 
     Raises:
-        HeadError: missing, malformed, or the signature does not match.
+        HeadError: missing, or no slot is well-formed and signed with `key`.
     """
     try:
-        doc = json.loads(path.read_bytes())
-        head = Head(int(doc["seq"]), bytes.fromhex(doc["hash"]), int(doc["at_us"]))
-        mac = str(doc["mac"])
+        data = path.read_bytes()
     except FileNotFoundError:
         raise HeadError(f"signed head {path} is missing") from None
-    except (ValueError, KeyError, TypeError):
-        raise HeadError(f"signed head {path} is malformed") from None
-    if not hmac.compare_digest(mac, _mac(key, head.seq, head.hash, head.at_us)):
-        raise HeadError(f"signed head {path} has an invalid signature")
-    return head
+    slots = [_slot(key, data[i : i + SLOT_BYTES]) for i in range(0, len(data), SLOT_BYTES)]
+    valid = [h for h in slots if h is not None]
+    if not valid:
+        raise HeadError(f"signed head {path} is malformed or has an invalid signature")
+    return max(valid, key=lambda h: h.seq)

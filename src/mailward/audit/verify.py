@@ -82,7 +82,7 @@ def verify_chain(
     try:
         head = read_head(head_path, head_key)
     except HeadError as exc:
-        if last == 0 and not head_path.exists():
+        if last == 0 and (not head_path.exists() or head_path.stat().st_size == 0):
             return VerifyResult(0, 0, None, None)
         return VerifyResult(count, last, None, Problem("head", last, str(exc)))
     if last < head.seq:

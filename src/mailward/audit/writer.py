@@ -1,8 +1,10 @@
 """Appending to the log inside the caller's write transaction."""
 
+import contextlib
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailward.audit.head import Head, HeadError, read_head, write_head
@@ -26,11 +28,17 @@ class AuditLog:
         self.head_key = head_key
         self.enabled = enabled
         apply_migrations(db, load_migrations("audit", "mailward.audit.migrations"))
-        self._pending: Head | None = None
         self._last_sync = 0.0
         self.broken: str | None = None
         count = db.read().execute("SELECT count(*) FROM audit_log").fetchone()[0]
-        self._started_empty = count == 0 and not head_path.exists()
+        # The last head known to be signed: the file's at start, then each one we
+        # write. Every later commit checks the log still holds that record.
+        self._signed: Head | None = None
+        with contextlib.suppress(HeadError):
+            self._signed = read_head(head_path, head_key)
+        # Only an empty log with no signed head may start a new head.
+        self._started_empty = count == 0 and self._signed is None
+        self._head_fd = os.open(head_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def append(self, record: AuditRecord) -> int:
         """Append one record; returns its seq (0 when disabled)."""
@@ -40,81 +48,85 @@ class AuditLog:
         """Append records in order, in the current transaction; returns their seqs."""
         if not self.enabled or not records:
             return [0] * len(records)
+        return self.db.run(lambda conn: self._append(conn, records))
+
+    def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[int]:
         seqs: list[int] = []
-        with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT seq, hash FROM audit_log ORDER BY pos DESC LIMIT 1"
-            ).fetchone()
-            seq, prev = (int(row[0]), bytes(row[1])) if row else (0, GENESIS_HASH)
-            at_us = time.time_ns() // 1000
-            for r in records:
-                seq += 1
-                unread = r.unread_text()
-                fields = (
-                    r.actor_account,
-                    r.actor_session,
-                    r.protocol,
-                    r.remote,
-                    r.owner_account,
-                    r.mailbox,
-                )
-                tail = (r.part, r.action, r.outcome, r.detail)
-                digest = record_hash(seq, at_us, fields, r.items, unread, tail, prev)
-                conn.execute(
-                    "INSERT INTO audit_log (pos, seq, at_us, actor_account, actor_session,"
-                    " protocol, remote, owner_account, mailbox, items, unread, part, action,"
-                    " outcome, detail, prev_hash, hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, seq, at_us, *fields, " ".join(r.items), unread, *tail, prev, digest),
-                )
-                prev = digest
-                seqs.append(seq)
-            self._pending = Head(seq, prev, at_us)
-            self.db.on_commit(self._publish_head)
+        row = conn.execute(
+            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
+        ).fetchone()
+        seq, prev, last_us = (
+            (int(row[0]), bytes(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
+        )
+        # Time never runs backwards along the chain, so a window is a range of pos.
+        at_us = max(time.time_ns() // 1000, last_us)
+        for r in records:
+            seq += 1
+            unread = r.unread_text()
+            fields = (
+                r.actor_account,
+                r.actor_session,
+                r.protocol,
+                r.remote,
+                r.owner_account,
+                r.mailbox,
+            )
+            tail = (r.part, r.action, r.outcome, r.detail)
+            digest = record_hash(seq, at_us, fields, r.items, unread, tail, prev)
+            conn.execute(
+                "INSERT INTO audit_log (pos, seq, at_us, actor_account, actor_session,"
+                " protocol, remote, owner_account, mailbox, items, unread, part, action,"
+                " outcome, detail, prev_hash, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, seq, at_us, *fields, " ".join(r.items), unread, *tail, prev, digest),
+            )
+            prev = digest
+            seqs.append(seq)
+        self.db.on_commit(self._prepare_head)
         return seqs
 
-    def _publish_head(self) -> None:
-        """Advance the signed head, but only along the chain it already signs.
+    def _prepare_head(self, conn: sqlite3.Connection) -> Callable[[], None] | None:
+        """Inside the committing transaction: the new tip, and whether the log still
+        holds the record the last signed head names; returns what to run once the
+        commit is durable (writing the new head), or None.
 
-        If the record the current head names is gone or different, the log was
-        truncated or rewritten: the head is left as it is (it is the evidence) and
-        `broken` says why; `mailward audit verify` reports it.
+        If that record is gone or different, the log was truncated or rewritten:
+        the head is left as it is (it is the evidence) and `broken` says why;
+        `mailward audit verify` reports it.
         """
-        head, self._pending = self._pending, None
-        if head is None:
-            return
-        problem = self._head_problem()
-        if problem is not None:
-            self.broken = problem
-            return
+        row = conn.execute(
+            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
+        ).fetchone()
+        if row is None or self.broken is not None:
+            return None
+        signed = self._signed
+        if signed is not None:
+            check = conn.execute(
+                "SELECT seq, hash FROM audit_log WHERE pos = ?", (signed.seq,)
+            ).fetchone()
+            if check is None or check[0] != signed.seq or bytes(check[1]) != signed.hash:
+                self.broken = f"record {signed.seq} named by the signed head is missing or changed"
+                return None
+        elif not self._started_empty:
+            self.broken = f"signed head {self.head_path} is missing or invalid"
+            return None
+        head = Head(int(row[0]), bytes(row[1]), int(row[2]))
+        return lambda: self._publish_head(head)
+
+    def _publish_head(self, head: Head) -> None:
+        """After the commit is durable: advance the signed head (fsync at most once a
+        second; the head may lag the log after a power loss, never lead it)."""
         now = time.monotonic()
         sync = now - self._last_sync >= HEAD_SYNC_INTERVAL_S
-        write_head(self.head_path, self.head_key, head, sync=sync)
+        write_head(self._head_fd, self.head_key, head, sync=sync)
+        if self._signed is None or head.seq > self._signed.seq:
+            self._signed = head
         if sync:
             self._last_sync = now
 
-    def _head_problem(self) -> str | None:
-        try:
-            current = read_head(self.head_path, self.head_key)
-        except HeadError as exc:
-            if self.head_path.exists():
-                return str(exc)
-            # No head yet: only a log that started empty may begin one.
-            return None if self._started_empty else str(exc)
-        row = (
-            self.db.read()
-            .execute("SELECT seq, hash FROM audit_log WHERE pos = ?", (current.seq,))
-            .fetchone()
-        )
-        if row is None or row[0] != current.seq or bytes(row[1]) != current.hash:
-            return f"record {current.seq} named by the signed head is missing or changed"
-        return None
-
     def close(self) -> None:
-        """Fsync the head file."""
-        if self.head_path.exists():
-            fd = os.open(self.head_path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Fsync and close the head file."""
+        if self._head_fd >= 0:
+            os.fsync(self._head_fd)
+            os.close(self._head_fd)
+            self._head_fd = -1

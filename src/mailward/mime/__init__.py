@@ -10,8 +10,8 @@ numbered attachments, one attachment's bytes, the raw header section),
 encodings, charsets, HTML to text).
 
 Invariants:
-- Pure: no I/O, no clock, no globals that change; imports only the standard
-  library and `mailward.core`.
+- Pure: no I/O, no clock, no state between calls but a charset-lookup cache;
+  imports only the standard library and `mailward.core`. Safe from any thread.
 - Never raises on malformed input. `summarize`, `open_message` and
   `header_block` return a best-effort result for any bytes at all, with
   `malformed=True` when the message was damaged; `attachment` raises only

@@ -9,8 +9,9 @@ A leaf is an attachment when it says so (Content-Disposition: attachment), has a
 file name, or is neither text nor multipart; of the other leaves, the first
 text/plain one is the text body and the first text/html one the HTML body.
 message/* parts are leaves, so a forwarded message is one attachment. Leaves are
-numbered in document order; summary.py and structure.py both walk with `layout`,
-so `Summary.has_attachments` and `Opened.attachments` always agree.
+numbered in document order. summary.py and structure.py both decide with
+`is_attachment` and walk with `layout`, so `Summary.has_attachments` and
+`Opened.attachments` agree, and `attachment(raw, i)` serves `Opened.attachments[i-1]`.
 """
 
 import io
@@ -116,7 +117,7 @@ def parse(raw: bytes) -> Parsed:
     end = head_end(raw)
     head = raw[:end] if end >= 0 else raw
     linesep = "\r\n" if b"\r\n" in head[:65536] else "\n"
-    capped, truncated = _cap_nesting(raw)
+    capped, truncated = _cap_nesting(raw, head)
     try:
         root = _PARSER.parsebytes(capped)
     except PARSE_ERRORS:
@@ -171,7 +172,6 @@ def filename_of(part: Part) -> str | None:
         return None
     if name is None:
         return None
-    name = repair_8bit(name)
     if "=?" in name:
         name = decode_words(name)
     return name.strip() or None
@@ -210,7 +210,7 @@ def _regenerated_body(part: Part, linesep: str) -> tuple[bytes, bool]:
     return (whole[end:], True) if end >= 0 else (b"", False)
 
 
-def _cap_nesting(raw: bytes) -> tuple[bytes, bool]:
+def _cap_nesting(raw: bytes, head: bytes) -> tuple[bytes, bool]:
     """Drop the content of multiparts nested deeper than MAX_DEPTH levels.
 
     The feed parser checks each line against every open boundary and recurses once
@@ -220,9 +220,13 @@ def _cap_nesting(raw: bytes) -> tuple[bytes, bool]:
     section from a delimiter that would open level MAX_DEPTH + 1 up to the next
     delimiter of an open level is cut; what lies around it still parses.
     """
+    if raw.lower().count(b"boundary") <= MAX_DEPTH:  # ten times faster than the regex
+        return raw, False
     declared = _BOUNDARY_PARAM.findall(raw)
     if len(declared) <= MAX_DEPTH:
         return raw, False
+    if not parse_head(head).get_content_type().startswith(("multipart/", "message/")):
+        return raw, False  # the parser reads a single part's body as text, whatever it holds
     boundaries = {(quoted or bare).rstrip() for quoted, bare in declared}
     open_boundaries: list[bytes] = []
     kept: list[bytes] = []

@@ -7,6 +7,7 @@ damaged) go through a full parse. Both paths give the same result for the same
 message; tests/mime/test_mime_fuzz.py holds them to it.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -20,9 +21,13 @@ from mailward.mime._text import snippet_of
 class Summary:
     """Decoded header fields, a one-line snippet of the body, and two flags.
 
-    `malformed` is set when the parser recorded defects in the structure or the
-    snippet's part could not be decoded cleanly (bad base64, unknown charset).
-    Attachments are not decoded here, so damage inside them shows only in `Opened`.
+    `sender`, `to` and `cc` are the decoded field values as sent, not re-formatted
+    addresses; repeated To or Cc fields are joined with ", ". `date` is None when
+    absent or unreadable, and naive when the zone is -0000 (RFC 5322 §3.3: unknown).
+    `malformed` is set when the parser recorded defects in the structure, a header
+    field holds a NUL, or the snippet's part could not be decoded cleanly (bad
+    base64, unknown charset). Attachments are not decoded here, so damage inside
+    them shows only in `Opened.malformed`.
     """
 
     subject: str
@@ -36,6 +41,9 @@ class Summary:
     malformed: bool
 
 
+# A shortcut past the header parse for messages the fast path would hand on anyway;
+# the parsed Content-Type below decides the rest.
+_COMPOUND_TYPE = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.I | re.M)
 _SUMMARY_FIELDS = frozenset(["subject", "from", "to", "cc", "date", "message-id"])
 _UNREADABLE = Summary("", "", "", "", None, "", "", has_attachments=False, malformed=True)
 
@@ -79,7 +87,7 @@ def _full_parse(raw: bytes) -> Summary:
 def _single_part(raw: bytes) -> Summary | None:
     """The fast path, or None when the message needs the full parse."""
     end = head_end(raw)
-    if end < 0:
+    if end < 0 or _COMPOUND_TYPE.search(raw, 0, end):
         return None
     head = _tree.parse_head(raw[:end])
     # A defect or a body start the parser found before our blank line (a bare-CR

@@ -2,7 +2,8 @@
 
 Layout: `interface.py` (MailStore and BlobStore Protocols, the contract),
 `rows.py` (what the store returns; sealed fields stay ciphertext),
-`sqlite/` (the embedded backend), `blobs.py` (the filesystem blob store).
+`sqlite/` (the embedded backend, with small blobs inline), `blobs.py` (the
+filesystem blob store for large ones).
 
 Invariants: every mail method takes account_id first and every query filters on
 it; nothing is shared or de-duplicated across accounts; the store never holds a
@@ -21,7 +22,7 @@ from mailward.store.rows import (
     SealedFields,
     TombstoneRow,
 )
-from mailward.store.sqlite import SqliteStore
+from mailward.store.sqlite import SqliteBlobStore, SqliteStore
 
 __all__ = [
     "AccountRow",
@@ -34,6 +35,7 @@ __all__ = [
     "MessageRow",
     "NewMessage",
     "SealedFields",
+    "SqliteBlobStore",
     "SqliteStore",
     "TombstoneRow",
 ]

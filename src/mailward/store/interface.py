@@ -8,8 +8,9 @@ Rules every implementation keeps:
 - writes inside `transaction()` commit together, durably, or not at all.
 """
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
 from mailward.store.rows import (
@@ -22,10 +23,19 @@ from mailward.store.rows import (
     TombstoneRow,
 )
 
+T = TypeVar("T")
+
 
 class MailStore(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
-        """Group the writes inside into one durable transaction (nesting joins it)."""
+        """Group the writes inside into one durable unit of work (nesting joins it)."""
+
+    def atomically(self, fn: Callable[[], T]) -> T:
+        """Run `fn` as one durable unit of work on the writer (nesting joins it).
+
+        Cheaper than `transaction()` under concurrency: units from many callers
+        share one commit.
+        """
 
     # directory
     def add_domain(self, domain_id: DomainId, name: str) -> None:

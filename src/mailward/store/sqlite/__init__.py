@@ -1,5 +1,6 @@
 """The SQLite backend: WAL, synchronous=FULL, migrations in `migrations/`."""
 
+from mailward.store.sqlite.blobs import SqliteBlobStore
 from mailward.store.sqlite.store import SqliteStore
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteBlobStore", "SqliteStore"]

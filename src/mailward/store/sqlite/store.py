@@ -4,9 +4,9 @@ look-ups by address and the maintenance sweep), and every query filters on it.""
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from mailward.core.errors import Conflict, NotFound
 from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
@@ -21,6 +21,8 @@ from mailward.store.rows import (
     SealedFields,
     TombstoneRow,
 )
+
+T = TypeVar("T")
 
 _MSG_COLS = (
     "account_id, id, mailbox_id, uid, modseq, internal_us, size, flags, has_attachments,"
@@ -83,6 +85,9 @@ class SqliteStore:
     def transaction(self) -> Iterator[None]:
         with self.db.write():
             yield
+
+    def atomically(self, fn: Callable[[], T]) -> T:
+        return self.db.run(lambda _conn: fn())
 
     # -- directory ---------------------------------------------------------------------
 
