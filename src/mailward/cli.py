@@ -4,6 +4,7 @@ import argparse
 import getpass
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +47,14 @@ def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     rt = _runtime(args)
     try:
         if args.demo:
@@ -64,19 +73,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  mailward --data {rt.settings.data} audit verify\n"
             "Serving maintenance (tombstone expiry); Ctrl-C stops."
         )
-        stop = False
-
-        def _stop(*_: Any) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            while not stop:
+        ticks = 0
+        while not stop:
+            if ticks % 60 == 0:
                 rt.purge_expired()
-                signal.sigtimedwait([signal.SIGINT, signal.SIGTERM], 60)
-        except KeyboardInterrupt:
-            pass
+            time.sleep(1)
+            ticks += 1
+        out.print("stopped")
         return 0
     finally:
         rt.close()

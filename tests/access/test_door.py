@@ -190,3 +190,18 @@ def test_malformed_message_is_stored_raw_and_shown_best_effort(world: World) -> 
     assert alice.get_raw(item).data == raw
     view = alice.get_message(item)
     assert view.owner == world.users["alice"].account_id
+
+
+def test_tombstones_expire_after_retention(world: World) -> None:
+    import time
+
+    item = world.deliver("alice", "short-lived")
+    alice = world.door("alice")
+    alice.expunge([item])
+    assert world.rt.purge_expired() == 0  # still inside the retention window
+    later = time.time() + world.rt.services.retention_s + 60
+    assert world.rt.purge_expired(now_s=later) == 1
+    with pytest.raises(NotFound):
+        alice.restore(item)
+    owner = world.users["alice"].account_id
+    assert not world.rt.services.blobs.exists(owner, item)

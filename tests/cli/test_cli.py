@@ -88,3 +88,45 @@ def test_admin_and_user_workflow(tmp_path: Path) -> None:
     assert "rotated" in run(data, "keys", "rotate").stdout
     assert "Invoice 42" in mail("list", "Archive")
     assert "intact" in run(data, "audit", "verify").stdout
+
+
+def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    data = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailward", "--data", str(data), "serve", "--demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        seen = ""
+        assert proc.stdout is not None
+        while "Ctrl-C" not in seen and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+        assert "alice@example.test" in seen and "alice-demo-pass" in seen
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0 and "stopped" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    out = run(
+        data,
+        "mail",
+        "--user",
+        "alice@example.test",
+        "--password-stdin",
+        "list",
+        stdin=b"alice-demo-pass\n",
+    ).stdout
+    assert "Quarterly statement" in out and "Lunch on Friday?" in out
+    assert "intact" in run(data, "audit", "verify").stdout

@@ -20,11 +20,32 @@ def records_for_owner(db: Database, owner: str, limit: int = 200) -> list[Stored
     return [from_row(r) for r in rows]
 
 
+def first_pos_at(db: Database, at_us: int) -> int:
+    """The first position whose record is at or after `at_us` (binary search: the
+    writer keeps at_us non-decreasing along pos). Past the end: last pos + 1."""
+    conn = db.read()
+    lo, hi = conn.execute(
+        "SELECT coalesce(min(pos), 1), coalesce(max(pos), 0) FROM audit_log"
+    ).fetchone()
+    hi += 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = conn.execute(
+            "SELECT pos, at_us FROM audit_log WHERE pos >= ? ORDER BY pos LIMIT 1", (mid,)
+        ).fetchone()
+        if row is None or row[1] >= at_us:
+            hi = mid
+        else:
+            lo = int(row[0]) + 1
+    return int(lo)
+
+
 def records_between(db: Database, since_us: int, until_us: int) -> Iterator[StoredRecord]:
     """Every record with since_us <= at_us < until_us, in chain order."""
+    start, end = first_pos_at(db, since_us), first_pos_at(db, until_us)
     cur = db.read().execute(
-        f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE at_us >= ? AND at_us < ? ORDER BY pos",
-        (since_us, until_us),
+        f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos >= ? AND pos < ? ORDER BY pos",
+        (start, end),
     )
     for row in cur:
         yield from_row(row)

@@ -22,7 +22,8 @@ CREATE TABLE audit_log (
     hash          BLOB NOT NULL
 );
 CREATE INDEX audit_by_owner ON audit_log (owner_account, pos);
-CREATE INDEX audit_by_time ON audit_log (at_us);
+-- No index on time: at_us never decreases along pos (the writer keeps it so), so a
+-- time window is found by binary search over pos (audit/query.py).
 
 -- Append-only: the database itself refuses to change or remove a record.
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log

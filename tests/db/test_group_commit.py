@@ -1,0 +1,96 @@
+"""The writer: units from many threads share commits, fail alone, and are durable."""
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from mailward.db import Database
+
+
+def _db(tmp_path: Path) -> Database:
+    db = Database(tmp_path / "t.db")
+    with db.write() as c:
+        c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, who TEXT)")
+    return db
+
+
+def test_concurrent_units_commit_and_a_failing_one_rolls_back_alone(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    commits: list[int] = []
+    errors: list[BaseException] = []
+    threads = 8
+    per = 150
+
+    def insert(k: int, fail: bool) -> int:
+        def unit(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, threading.current_thread().name))
+            if fail:
+                raise ValueError(f"unit {k} fails")
+            return k
+
+        return db.run(unit)
+
+    def work(n: int) -> None:
+        for i in range(per):
+            k = n * per + i
+            try:
+                commits.append(insert(k, fail=k % 37 == 0))
+            except ValueError as exc:
+                errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    db.close()
+
+    expected = {k for k in range(threads * per) if k % 37 != 0}
+    assert set(commits) == expected
+    assert len(errors) == threads * per - len(expected)
+    conn = sqlite3.connect(tmp_path / "t.db")  # a fresh reader sees every committed unit
+    assert {r[0] for r in conn.execute("SELECT k FROM t")} == expected
+
+
+def test_write_blocks_nest_and_roll_back(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    with db.write() as c:
+        c.execute("INSERT INTO t (k) VALUES (1)")
+        with db.write() as inner:  # joins the outer unit
+            inner.execute("INSERT INTO t (k) VALUES (2)")
+        assert db.run(lambda c2: c2.execute("SELECT count(*) FROM t").fetchone()[0]) == 2
+    with pytest.raises(RuntimeError), db.write() as c:
+        c.execute("INSERT INTO t (k) VALUES (3)")
+        raise RuntimeError("abandon")
+    assert [r[0] for r in db.read().execute("SELECT k FROM t ORDER BY k")] == [1, 2]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.run(lambda c: c.execute("INSERT INTO t (k) VALUES (1)"))
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    db.close()
+
+
+def test_on_commit_runs_after_durable_commit_never_after_rollback(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    seen: list[str] = []
+
+    def prepare(c: sqlite3.Connection) -> object:
+        n = c.execute("SELECT count(*) FROM t").fetchone()[0]
+        return lambda: seen.append(f"after {n}")
+
+    def good(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (k) VALUES (10)")
+        db.on_commit(prepare)  # type: ignore[arg-type]
+
+    def bad(c: sqlite3.Connection) -> None:
+        db.on_commit(prepare)  # type: ignore[arg-type]
+        raise KeyError("no")
+
+    db.run(good)
+    with pytest.raises(KeyError):
+        db.run(bad)
+    assert seen == ["after 1"]
+    with pytest.raises(RuntimeError):
+        db.on_commit(prepare)  # type: ignore[arg-type]
+    db.close()
