@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mailward.access._paging import decode_cursor, encode_cursor
 from mailward.access._recording import record
 from mailward.access._sealing import P_RAW, Crossing, check_owner, open_summary
-from mailward.access.mail import decode_cursor, encode_cursor
 from mailward.access.services import Services
 from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import IntegrityError, InvalidInput, IsolationViolation, NotFound

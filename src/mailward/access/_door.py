@@ -1,0 +1,180 @@
+"""The door's shared machinery: binding to a principal, scoping, opening, refusing.
+
+Every public operation of MailAccess (reading.py, changing.py) goes through these
+helpers, so the rules live in one place: rows come only from queries scoped to the
+principal's account, are opened only with its key, and a row that is not ours is
+refused (recorded, IsolationViolation) before anything of it is returned.
+"""
+
+import time
+from collections.abc import Iterable
+
+from mailward.access._recording import record
+from mailward.access._sealing import (
+    P_RAW,
+    Crossing,
+    check_owner,
+    open_summary,
+)
+from mailward.access.services import Services
+from mailward.core.access_event import Action, Outcome, Part
+from mailward.core.errors import (
+    IntegrityError,
+    InvalidInput,
+    IsolationViolation,
+    NotFound,
+    PermissionDenied,
+)
+from mailward.core.flags import Flags
+from mailward.core.ids import MailboxId, MessageId
+from mailward.core.mailbox import SPECIAL_MAILBOXES, MailboxInfo, SpecialUse, validate_mailbox_name
+from mailward.core.message import MessageSummary
+from mailward.core.principal import Principal
+from mailward.crypto import Sealer
+from mailward.store import MailboxRow, MessageRow
+
+MAX_PAGE = 500
+
+NO_FLAGS = Flags()
+_PROTECTED = {name for name, _ in SPECIAL_MAILBOXES}
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _info(row: MailboxRow) -> MailboxInfo:
+    return MailboxInfo(
+        owner=row.account_id,
+        id=row.id,
+        name=row.name,
+        special_use=SpecialUse(row.special_use) if row.special_use else None,
+        uidvalidity=row.uidvalidity,
+        uidnext=row.uidnext,
+        highest_modseq=row.highest_modseq,
+        total=row.total,
+        unread=row.unseen,
+        subscribed=row.subscribed,
+    )
+
+
+class Door:
+    """Base of MailAccess: state and helpers; no public operations."""
+
+    def __init__(self, principal: Principal, services: Services) -> None:
+        self.principal = principal
+        self._s = services
+        self._me = principal.account_id
+        self._sealer: Sealer | None = None
+        if not principal.is_system:
+            if services.store.account(principal.account_id) is None:
+                raise PermissionDenied("unknown principal")
+            self._sealer = services.keyring.sealer(principal.account_id)
+        self._names: dict[MailboxId, str] = {}
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _user(self) -> Sealer:
+        if self._sealer is None:
+            raise PermissionDenied("the system principal may deliver mail, not read it")
+        return self._sealer
+
+    def _mailbox(self, name: str) -> MailboxRow:
+        self._user()
+        try:
+            name = validate_mailbox_name(name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        row = self._s.store.mailbox_by_name(self._me, name)
+        if row is None:
+            raise NotFound(f"no mailbox {name}")
+        self._names[row.id] = row.name
+        return row
+
+    def _special(self, use: SpecialUse) -> MailboxRow:
+        for row in self._s.store.mailboxes(self._me):
+            if row.special_use == use.value:
+                self._names[row.id] = row.name
+                return row
+        raise NotFound(f"no {use.value} mailbox")
+
+    def _name_of(self, mailbox_id: MailboxId) -> str:
+        name = self._names.get(mailbox_id)
+        if name is None:
+            row = self._s.store.mailbox(self._me, mailbox_id)
+            name = row.name if row else ""
+            self._names[mailbox_id] = name
+        return name
+
+    def _refuse(self, crossing: Crossing, part: str, action: Action) -> IsolationViolation:
+        """Record a refused access durably and return the error to raise."""
+        self._s.audit.append(
+            record(
+                self.principal,
+                crossing.owner,
+                "",
+                [crossing.item],
+                [],
+                part,
+                action,
+                Outcome.REFUSED,
+                crossing.detail,
+            )
+        )
+        return IsolationViolation(self._me, crossing.owner, crossing.item, crossing.detail)
+
+    def _summary(self, row: MessageRow, part: str, action: Action) -> MessageSummary:
+        opened = open_summary(self._user(), self._me, row, self._name_of(row.mailbox_id))
+        if isinstance(opened, Crossing):
+            raise self._refuse(opened, part, action)
+        return opened
+
+    def _row(self, message_id: MessageId | str, part: str, action: Action) -> MessageRow:
+        self._user()
+        if not message_id.isalnum():
+            raise NotFound("no such message")
+        row = self._s.store.message(self._me, MessageId(message_id))
+        if row is None:
+            raise NotFound("no such message")
+        crossing = check_owner(row.account_id, self._me, row.id)
+        if crossing is not None:
+            raise self._refuse(crossing, part, action)
+        return row
+
+    def _raw(self, row: MessageRow, part: str, action: Action) -> bytes:
+        try:
+            sealed = self._s.blobs.get(self._me, row.id)
+            return self._user().open(row.id, P_RAW, sealed)
+        except IntegrityError as exc:
+            raise self._refuse(Crossing(row.account_id, row.id, str(exc)), part, action) from None
+
+    def _rows(self, ids: Iterable[str], part: str, action: Action) -> list[MessageRow]:
+        rows = [self._row(i, part, action) for i in dict.fromkeys(ids)]
+        for row in rows:  # open each: a row that does not open for us is not ours
+            self._summary(row, part, action)
+        return rows
+
+    def _move_rows(
+        self, rows: list[MessageRow], target: MailboxRow, action: Action, *, origin: bool
+    ) -> list[MessageSummary]:
+        out: list[MessageSummary] = []
+        with self._s.store.transaction():
+            for row in rows:
+                source = self._name_of(row.mailbox_id)
+                moved = self._s.store.move_message(
+                    self._me, row.id, target.id, row.mailbox_id if origin else None
+                )
+                self._s.audit.append(
+                    record(
+                        self.principal,
+                        self._me,
+                        source,
+                        [row.id],
+                        [not Flags.parse(row.flags).seen],
+                        Part.NONE,
+                        action,
+                        detail=f"to {target.name}",
+                    )
+                )
+                out.append(self._summary(moved, Part.NONE, action))
+        return out

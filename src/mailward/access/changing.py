@@ -1,0 +1,259 @@
+"""Changing mail: flags, move, copy, delete, expunge, restore, append, deliver.
+
+Each change and its audit record commit together in one unit of work.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from mailward.access._door import _PROTECTED, NO_FLAGS, Door, _info, _now_us
+from mailward.access._ingest import seal_message, store_sealed
+from mailward.access._recording import record
+from mailward.access._sealing import (
+    P_RAW,
+    check_owner,
+    reseal_fields,
+)
+from mailward.core.access_event import Action, Part
+from mailward.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
+from mailward.core.flags import Flags, SystemFlag
+from mailward.core.ids import MessageId, new_mailbox_id, new_message_id
+from mailward.core.mailbox import MailboxInfo, SpecialUse, validate_mailbox_name
+from mailward.core.message import MessageSummary
+from mailward.mime import summarize
+from mailward.store import NewMessage
+
+
+class Changing(Door):
+    # -- mailboxes ---------------------------------------------------------------------
+
+    def create_mailbox(self, name: str) -> MailboxInfo:
+        self._user()
+        try:
+            name = validate_mailbox_name(name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
+
+    def rename_mailbox(self, name: str, new_name: str) -> None:
+        row = self._mailbox(name)
+        if row.name in _PROTECTED:
+            raise Conflict(f"{row.name} cannot be renamed")
+        try:
+            new_name = validate_mailbox_name(new_name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        self._s.store.rename_mailbox(self._me, row.id, new_name)
+        self._names.pop(row.id, None)
+
+    def delete_mailbox(self, name: str) -> None:
+        """Delete an empty user folder. Special mailboxes stay."""
+        row = self._mailbox(name)
+        if row.name in _PROTECTED:
+            raise Conflict(f"{row.name} cannot be deleted")
+        self._s.store.delete_mailbox(self._me, row.id)
+
+    # -- changing ----------------------------------------------------------------------
+
+    def set_flags(
+        self, ids: Iterable[str], add: Flags = NO_FLAGS, remove: Flags = NO_FLAGS
+    ) -> list[MessageSummary]:
+        """Add and remove flags on messages; returns the updated summaries."""
+        rows = self._rows(ids, Part.FLAGS, Action.FLAG)
+        detail = " ".join([f"+{f}" for f in add] + [f"-{f}" for f in remove])
+        out: list[MessageSummary] = []
+        with self._s.store.transaction():
+            for row in rows:
+                before = Flags.parse(row.flags)
+                after = before.union(add).minus(remove)
+                updated = self._s.store.set_flags(self._me, row.id, after.text())
+                self._s.audit.append(
+                    record(
+                        self.principal,
+                        self._me,
+                        self._name_of(row.mailbox_id),
+                        [row.id],
+                        [not before.seen],
+                        Part.FLAGS,
+                        Action.FLAG,
+                        detail=detail,
+                    )
+                )
+                out.append(self._summary(updated, Part.FLAGS, Action.FLAG))
+        return out
+
+    def move(self, ids: Iterable[str], mailbox: str) -> list[MessageSummary]:
+        """Move messages to another of the principal's mailboxes (new UIDs, same ids)."""
+        target = self._mailbox(mailbox)
+        rows = self._rows(ids, Part.NONE, Action.MOVE)
+        return self._move_rows(rows, target, Action.MOVE, origin=False)
+
+    def delete(self, ids: Iterable[str]) -> list[MessageSummary]:
+        """Delete = move to Trash, remembering where from (restore puts it back)."""
+        trash = self._special(SpecialUse.TRASH)
+        rows = [r for r in self._rows(ids, Part.NONE, Action.DELETE) if r.mailbox_id != trash.id]
+        return self._move_rows(rows, trash, Action.DELETE, origin=True)
+
+    def copy(self, ids: Iterable[str], mailbox: str) -> list[MessageSummary]:
+        """Copy messages: each copy is a new item, sealed anew under its own id."""
+        target = self._mailbox(mailbox)
+        rows = self._rows(ids, Part.RAW, Action.COPY)
+        sealer = self._user()
+        out: list[MessageSummary] = []
+        for row in rows:
+            raw = self._raw(row, Part.RAW, Action.COPY)
+            new_id = new_message_id()
+            sealed = reseal_fields(sealer, row.id, row.sealed, sealer, new_id)
+            with self._s.store.transaction():
+                self._s.blobs.put(self._me, new_id, sealer.seal(new_id, P_RAW, raw))
+                new = self._s.store.insert_message(
+                    self._me,
+                    NewMessage(
+                        new_id,
+                        target.id,
+                        row.internal_us,
+                        row.size,
+                        row.flags,
+                        row.has_attachments,
+                        sealed,
+                    ),
+                )
+                self._s.audit.append(
+                    record(
+                        self.principal,
+                        self._me,
+                        self._name_of(row.mailbox_id),
+                        [row.id],
+                        [not Flags.parse(row.flags).seen],
+                        Part.RAW,
+                        Action.COPY,
+                        detail=f"to {target.name} as {new_id}",
+                    )
+                )
+            out.append(self._summary(new, Part.NONE, Action.COPY))
+        return out
+
+    def expunge(self, ids: Iterable[str]) -> int:
+        """Remove messages for good, leaving sealed tombstones for the retention window."""
+        rows = self._rows(ids, Part.NONE, Action.EXPUNGE)
+        retention_us = self._s.retention_s * 1_000_000
+        with self._s.store.transaction():
+            for row in rows:
+                source = self._name_of(row.mailbox_id)
+                self._s.store.expunge_message(
+                    self._me, row.id, self.principal.account_id, retention_us
+                )
+                self._s.audit.append(
+                    record(
+                        self.principal,
+                        self._me,
+                        source,
+                        [row.id],
+                        [not Flags.parse(row.flags).seen],
+                        Part.NONE,
+                        Action.EXPUNGE,
+                    )
+                )
+        return len(rows)
+
+    def expunge_mailbox(self, mailbox: str, *, only_deleted: bool = True) -> int:
+        """Expunge a mailbox's \\Deleted messages (RFC 9051 §6.4.3), or all (empty Trash)."""
+        box = self._mailbox(mailbox)
+        ids = self._s.store.message_ids(self._me, box.id)
+        if only_deleted:
+            ids = [
+                i
+                for i in ids
+                if (row := self._s.store.message(self._me, i)) is not None
+                and SystemFlag.DELETED.value in row.flags.split()
+            ]
+        return self.expunge(ids)
+
+    def restore(self, message_id: str) -> MessageSummary:
+        """Undo a delete (back to where it came from) or an expunge (from its tombstone)."""
+        self._user()
+        if not message_id.isalnum():
+            raise NotFound("no such message")
+        item = MessageId(message_id)
+        row = self._s.store.message(self._me, item)
+        if row is not None:
+            self._summary(row, Part.NONE, Action.RESTORE)
+            origin = (
+                self._s.store.mailbox(self._me, row.origin_mailbox_id)
+                if (row.origin_mailbox_id)
+                else None
+            )
+            target = origin or self._mailbox("INBOX")
+            if target.id == row.mailbox_id:
+                raise Conflict("message is not deleted")
+            return self._move_rows([row], target, Action.RESTORE, origin=False)[0]
+        tomb = self._s.store.tombstone(self._me, item)
+        if tomb is None:
+            raise NotFound("no such message")
+        crossing = check_owner(tomb.account_id, self._me, tomb.id)
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, Action.RESTORE)
+        target = self._s.store.mailbox(self._me, tomb.mailbox_id) or self._mailbox("INBOX")
+        with self._s.store.transaction():
+            restored = self._s.store.restore_tombstone(self._me, item, target.id)
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    self._me,
+                    target.name,
+                    [item],
+                    [not Flags.parse(tomb.flags).seen],
+                    Part.NONE,
+                    Action.RESTORE,
+                    detail="from tombstone",
+                )
+            )
+        self._names[target.id] = target.name
+        return self._summary(restored, Part.NONE, Action.RESTORE)
+
+    def append(
+        self,
+        mailbox: str,
+        raw: bytes,
+        flags: Flags = NO_FLAGS,
+        internal_date: datetime | None = None,
+    ) -> MessageSummary:
+        """Store a message the principal supplies (IMAP APPEND, Sent copy, draft)."""
+        box = self._mailbox(mailbox)
+        stamp = int(internal_date.timestamp() * 1_000_000) if internal_date else _now_us()
+        sealed = seal_message(self._me, self._user(), box, raw, summarize(raw))
+        (item,) = store_sealed(self._s, [sealed], flags, stamp, self.principal, Action.APPEND)
+        return self._summary(item, Part.NONE, Action.APPEND)
+
+    def deliver(self, recipients: Sequence[str], raw: bytes) -> dict[str, MessageId]:
+        """Deliver one message into each recipient's INBOX (system principal only).
+
+        Each recipient gets its own item sealed with its own key; all commit together.
+
+        Raises:
+            PermissionDenied: the principal is not the system.
+            NotFound: a recipient address has no account (nothing is stored then).
+        """
+        if not self.principal.is_system:
+            raise PermissionDenied("only the system principal delivers mail")
+        targets = []
+        for address in dict.fromkeys(recipients):
+            account = self._s.store.account_by_address(address.lower())
+            if account is None or account.disabled:
+                raise NotFound(f"no mailbox for {address}")
+            inbox = self._s.store.mailbox_by_name(account.id, "INBOX")
+            if inbox is None or inbox.account_id != account.id:
+                raise NotFound(f"no INBOX for {address}")
+            targets.append((address, account.id, inbox))
+        summary = summarize(raw)
+        sealed = [
+            seal_message(account_id, self._s.keyring.sealer(account_id), inbox, raw, summary)
+            for _address, account_id, inbox in targets
+        ]
+        store_sealed(self._s, sealed, NO_FLAGS, _now_us(), self.principal, Action.DELIVER)
+        return {address: m.item for (address, _a, _i), m in zip(targets, sealed, strict=True)}

@@ -1,0 +1,194 @@
+"""Reading mail: mailboxes, listings, messages, raw bytes, attachments.
+
+Each exposure is recorded (durably) before it is returned, with the part exposed
+and whether the item was unread for its owner.
+"""
+
+from collections.abc import Sequence
+
+from mailward.access._door import MAX_PAGE, Door, _info
+from mailward.access._paging import decode_cursor, encode_cursor
+from mailward.access._recording import record
+from mailward.access._sealing import (
+    Crossing,
+)
+from mailward.core.access_event import Action, Part, attachment
+from mailward.core.errors import (
+    InvalidInput,
+    NotFound,
+)
+from mailward.core.flags import Flags, SystemFlag
+from mailward.core.mailbox import MailboxInfo
+from mailward.core.message import MessageSummary, MessageView, Page, RawMessage
+from mailward.mime import attachment as mime_attachment
+from mailward.mime import open_message
+
+
+class Reading(Door):
+    # -- mailboxes ---------------------------------------------------------------------
+
+    def mailboxes(self) -> list[MailboxInfo]:
+        """The principal's mailboxes with total and unread counts."""
+        self._user()
+        rows = self._s.store.mailboxes(self._me)
+        for row in rows:
+            if row.account_id != self._me:
+                raise self._refuse(
+                    Crossing(row.account_id, row.id, "mailbox of another account"),
+                    Part.NONE,
+                    Action.LIST,
+                )
+            self._names[row.id] = row.name
+        return [_info(r) for r in rows]
+
+    # -- reading -----------------------------------------------------------------------
+
+    def list_messages(
+        self, mailbox: str = "INBOX", limit: int = 50, cursor: str | None = None
+    ) -> Page[MessageSummary]:
+        """A page of summaries, newest first. Records each listed item (part list-entry)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be 1..{MAX_PAGE}")
+        box = self._mailbox(mailbox)
+        before = decode_cursor(cursor) if cursor else None
+        rows = self._s.store.messages(self._me, box.id, limit, before)
+        items = [self._summary(r, Part.LIST_ENTRY, Action.LIST) for r in rows]
+        if items:
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    self._me,
+                    box.name,
+                    [m.id for m in items],
+                    [m.unread for m in items],
+                    Part.LIST_ENTRY,
+                    Action.LIST,
+                )
+            )
+        next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
+        return Page(self._me, items, next_cursor)
+
+    def get_summary(self, message_id: str) -> MessageSummary:
+        """One list entry (subject, from, to, snippet, flags)."""
+        row = self._row(message_id, Part.LIST_ENTRY, Action.READ)
+        summary = self._summary(row, Part.LIST_ENTRY, Action.READ)
+        self._s.audit.append(
+            record(
+                self.principal,
+                self._me,
+                summary.mailbox,
+                [row.id],
+                [summary.unread],
+                Part.LIST_ENTRY,
+                Action.READ,
+            )
+        )
+        return summary
+
+    def get_message(self, message_id: str, *, mark_seen: bool = True) -> MessageView:
+        """Open a message: headers, text and HTML bodies, attachment list.
+
+        Records the headers and body as exposed (with whether the item was unread),
+        and, with `mark_seen`, sets \\Seen in the same transaction.
+        """
+        row = self._row(message_id, Part.BODY, Action.READ)
+        summary = self._summary(row, Part.BODY, Action.READ)
+        opened = open_message(self._raw(row, Part.BODY, Action.READ))
+        unread = summary.unread
+        with self._s.store.transaction():
+            self._s.audit.append_many(
+                [
+                    record(
+                        self.principal,
+                        self._me,
+                        summary.mailbox,
+                        [row.id],
+                        [unread],
+                        part,
+                        Action.READ,
+                    )
+                    for part in (Part.HEADERS, Part.BODY)
+                ]
+            )
+            if mark_seen and unread:
+                flags = summary.flags.union(Flags.of(SystemFlag.SEEN))
+                self._s.store.set_flags(self._me, row.id, flags.text())
+                self._s.audit.append(
+                    record(
+                        self.principal,
+                        self._me,
+                        summary.mailbox,
+                        [row.id],
+                        [unread],
+                        Part.FLAGS,
+                        Action.FLAG,
+                        detail="+\\Seen (read)",
+                    )
+                )
+        return MessageView(
+            owner=self._me,
+            summary=summary,
+            headers=opened.headers,
+            text=opened.text,
+            html=opened.html,
+            attachments=opened.attachments,
+            malformed=opened.malformed,
+        )
+
+    def get_headers(self, message_id: str) -> Sequence[tuple[str, str]]:
+        row = self._row(message_id, Part.HEADERS, Action.READ)
+        summary = self._summary(row, Part.HEADERS, Action.READ)
+        headers = open_message(self._raw(row, Part.HEADERS, Action.READ)).headers
+        self._s.audit.append(
+            record(
+                self.principal,
+                self._me,
+                summary.mailbox,
+                [row.id],
+                [summary.unread],
+                Part.HEADERS,
+                Action.READ,
+            )
+        )
+        return headers
+
+    def get_raw(self, message_id: str) -> RawMessage:
+        """The message exactly as received (part raw, action download)."""
+        row = self._row(message_id, Part.RAW, Action.DOWNLOAD)
+        summary = self._summary(row, Part.RAW, Action.DOWNLOAD)
+        data = self._raw(row, Part.RAW, Action.DOWNLOAD)
+        self._s.audit.append(
+            record(
+                self.principal,
+                self._me,
+                summary.mailbox,
+                [row.id],
+                [summary.unread],
+                Part.RAW,
+                Action.DOWNLOAD,
+            )
+        )
+        return RawMessage(self._me, row.id, data)
+
+    def get_attachment(self, message_id: str, index: int) -> RawMessage:
+        """The decoded bytes of attachment `index` (1-based), with type and safe filename."""
+        part = attachment(index) if index >= 1 else Part.NONE
+        row = self._row(message_id, part, Action.DOWNLOAD)
+        summary = self._summary(row, part, Action.DOWNLOAD)
+        raw = self._raw(row, part, Action.DOWNLOAD)
+        try:
+            data, ctype, filename = mime_attachment(raw, index)
+        except LookupError:
+            raise NotFound(f"no attachment {index}") from None
+        self._s.audit.append(
+            record(
+                self.principal,
+                self._me,
+                summary.mailbox,
+                [row.id],
+                [summary.unread],
+                part,
+                Action.DOWNLOAD,
+            )
+        )
+        return RawMessage(self._me, row.id, data, ctype, filename)
