@@ -15,7 +15,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,16 +37,34 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-@dataclass(eq=False)
 class _Unit:
     """A unit of work: a closure (`run`), or a `write()` block (fn is None), which
-    only its own thread can run, once it is leader."""
+    only its own thread can run, once it is leader.
 
-    fn: Callable[[sqlite3.Connection], Any] | None
-    event: threading.Event = field(default_factory=threading.Event)
-    promoted: bool = False  # woken to lead rather than because it is done
-    result: Any = None
-    error: BaseException | None = None
+    A queued unit's thread sleeps on `_wake` (a lock held from the moment it is
+    queued; cheaper than an Event) until the leader has run it or promotes it.
+    """
+
+    __slots__ = ("_wake", "error", "fn", "promoted", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any] | None) -> None:
+        self.fn = fn
+        self.promoted = False  # woken to lead rather than because it is done
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._wake: threading.Lock | None = None
+
+    def queue(self) -> None:
+        self._wake = threading.Lock()
+        self._wake.acquire()
+
+    def sleep(self) -> None:
+        assert self._wake is not None
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.release()
 
 
 class Database:
@@ -89,6 +106,7 @@ class Database:
             if not self._leading:
                 self._leading = True
                 return True
+            unit.queue()
             self._waiting.append(unit)
             return False
 
@@ -107,7 +125,7 @@ class Database:
         return unit.result  # type: ignore[no-any-return]
 
     def _promoted(self, unit: _Unit) -> bool:
-        unit.event.wait()
+        unit.sleep()
         return unit.promoted
 
     @contextmanager
@@ -192,7 +210,7 @@ class Database:
                         self._after(hook)
             finally:
                 for unit in batch[1:]:
-                    unit.event.set()
+                    unit.wake()
 
     @staticmethod
     def _after(hook: Callable[[], None]) -> None:
@@ -232,7 +250,7 @@ class Database:
             if self._waiting:
                 nxt = self._waiting.popleft()
                 nxt.promoted = True
-                nxt.event.set()
+                nxt.wake()
             else:
                 self._leading = False
 
