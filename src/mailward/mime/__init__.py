@@ -6,8 +6,9 @@ subject, date, snippet; a header-only fast path for single-part messages),
 numbered attachments, one attachment's bytes, the raw header section),
 `filenames` (attachment names safe for any disk or browser). Private modules:
 `_tree` (parsing with the email package, nesting cap, body/attachment rules),
-`_headers` (header section end, unfolding, RFC 2047), `_text` (transfer
-encodings, charsets, HTML to text).
+`_fasthead` (the header section of a plain single-part message read without the
+email package, for `summary`), `_headers` (header section end, unfolding, RFC
+2047), `_text` (transfer encodings, charsets, HTML to text).
 
 Invariants:
 - Pure: no I/O, no clock, no state between calls but a charset-lookup cache;

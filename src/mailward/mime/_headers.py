@@ -48,6 +48,8 @@ def repair_8bit(value: str) -> str:
 
 def display(value: str) -> str:
     """One header value as a single displayable line (RFC 5322 §2.2.3 unfolding)."""
+    if value.isascii() and value.isprintable() and "=?" not in value:
+        return value.strip()  # the common case, where every step below changes nothing
     value = repair_8bit(value).replace("\r", "").replace("\n", "")
     if "=?" in value:
         value = decode_words(value)
