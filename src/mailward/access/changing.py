@@ -11,6 +11,7 @@ from mailward.access._ingest import seal_message, store_sealed
 from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
+    Crossing,
     check_owner,
     reseal_fields,
 )
@@ -243,12 +244,16 @@ class Changing(Door):
             raise PermissionDenied("only the system principal delivers mail")
         targets = []
         for address in dict.fromkeys(recipients):
-            account = self._s.store.account_by_address(address.lower())
-            if account is None or account.disabled:
+            target = self._s.store.delivery_target(address.lower())
+            if target is None:
                 raise NotFound(f"no mailbox for {address}")
-            inbox = self._s.store.mailbox_by_name(account.id, "INBOX")
-            if inbox is None or inbox.account_id != account.id:
-                raise NotFound(f"no INBOX for {address}")
+            account, inbox = target
+            if inbox.account_id != account.id:
+                raise self._refuse(
+                    Crossing(inbox.account_id, inbox.id, "INBOX of another account"),
+                    Part.NONE,
+                    Action.DELIVER,
+                )
             targets.append((address, account.id, inbox))
         summary = summarize(raw)
         sealed = [

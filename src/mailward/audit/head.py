@@ -10,7 +10,6 @@ the reader takes the valid slot with the highest seq, which may lag the log but
 never leads it.
 """
 
-import hashlib
 import hmac
 import json
 import os
@@ -33,18 +32,16 @@ class HeadError(Exception):
 
 def _mac(key: bytes, seq: int, digest: bytes, at_us: int) -> str:
     msg = f"mailward-audit-head/v1|{seq}|{digest.hex()}|{at_us}".encode()
-    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+    return hmac.digest(key, msg, "sha256").hex()
 
 
 def encode_slot(key: bytes, head: Head) -> bytes:
-    doc = {
-        "seq": head.seq,
-        "hash": head.hash.hex(),
-        "at_us": head.at_us,
-        "mac": _mac(key, head.seq, head.hash, head.at_us),
-    }
-    text = json.dumps(doc, separators=(",", ":")).encode()
-    return text.ljust(SLOT_BYTES - 1) + b"\n"
+    """One slot: a JSON object padded to SLOT_BYTES (written after every commit, so
+    formatted directly rather than through json.dumps)."""
+    digest = head.hash.hex()
+    mac = _mac(key, head.seq, head.hash, head.at_us)
+    text = f'{{"seq":{head.seq},"hash":"{digest}","at_us":{head.at_us},"mac":"{mac}"}}'
+    return text.encode().ljust(SLOT_BYTES - 1) + b"\n"
 
 
 def write_head(fd: int, key: bytes, head: Head, *, sync: bool) -> None:

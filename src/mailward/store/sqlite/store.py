@@ -137,6 +137,24 @@ class SqliteStore:
     def account_by_address(self, address: str) -> AccountRow | None:
         return self._account("address", address)
 
+    def delivery_target(self, address: str) -> tuple[AccountRow, MailboxRow] | None:
+        """The live account at `address` and its INBOX, in one query (delivery path)."""
+        r = (
+            self.db.read()
+            .execute(
+                "SELECT a.id, a.address, a.domain_id, a.password_hash, a.created_us, a.disabled,"
+                f" {', '.join('m.' + c.strip() for c in _MBX_COLS.split(','))}"
+                " FROM accounts a JOIN mailboxes m ON m.account_id = a.id AND m.name = 'INBOX'"
+                " WHERE a.address = ? AND a.disabled = 0",
+                (address,),
+            )
+            .fetchone()
+        )
+        if r is None:
+            return None
+        account = AccountRow(AccountId(r[0]), r[1], DomainId(r[2]), r[3], int(r[4]), bool(r[5]))
+        return account, _mailbox(r[6:])
+
     def account(self, account_id: AccountId) -> AccountRow | None:
         return self._account("id", account_id)
 
