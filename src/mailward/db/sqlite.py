@@ -234,7 +234,7 @@ class Database:
                 try:
                     if self._wal_fd < 0:
                         self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
-                    os.fsync(self._wal_fd)
+                    os.fdatasync(self._wal_fd)  # as SQLite does: data and size, not times
                 except OSError as exc:
                     for unit in batch:
                         unit.error = unit.error or exc
