@@ -5,9 +5,10 @@ knowing one id tells nothing about another; account ids are random, so they can
 lead every key in a sharded schema without hot spots.
 """
 
-import secrets
 import time
 from typing import NewType
+
+from mailward.core.entropy import random_bytes
 
 AccountId = NewType("AccountId", str)
 DomainId = NewType("DomainId", str)
@@ -20,7 +21,7 @@ SYSTEM_ACCOUNT = AccountId("system")
 
 
 def _token(prefix: str, nbytes: int = 16) -> str:
-    return prefix + secrets.token_hex(nbytes)
+    return prefix + random_bytes(nbytes).hex()
 
 
 def new_account_id() -> AccountId:
@@ -42,7 +43,7 @@ def new_message_id() -> MessageId:
     index keyed by (account, id) instead of on random pages, which keeps a commit
     of many deliveries small.
     """
-    return MessageId(f"m{time.time_ns() // 1000:013x}{secrets.token_hex(12)}")
+    return MessageId(f"m{time.time_ns() // 1000:013x}{random_bytes(12).hex()}")
 
 
 def new_session_id() -> SessionId:

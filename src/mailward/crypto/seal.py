@@ -5,11 +5,10 @@ with its 16-byte tag. The associated data is never stored: the caller supplies t
 owner it is serving, so a value of another owner fails to open.
 """
 
-import os
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mailward.core.entropy import random_bytes
 from mailward.core.errors import IntegrityError
 
 _VERSION = b"\x01"
@@ -34,7 +33,7 @@ class Sealer:
         self._aead = AESGCM(key)
 
     def seal(self, item: str, part: str, plaintext: bytes) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = random_bytes(_NONCE_BYTES)
         aad = associated_data(self.owner, item, part)
         return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
