@@ -143,3 +143,40 @@ def test_cli_verify_exit_codes(logged: World, capsys: pytest.CaptureFixture[str]
     rt.close()
     assert main(["--data", data, "audit", "verify"]) != 0
     assert "record 2 deleted" in capsys.readouterr().err
+
+
+def test_rolled_back_unit_in_a_batch_leaves_the_chain_whole(tmp_path: Path) -> None:
+    """B appends and fails, C appends, both in one batch behind A: C links to A."""
+    import threading
+    import time
+
+    from mailward.audit import AuditRecord
+
+    w = build_world(tmp_path / "data")
+    db, audit = w.rt.db, w.rt.services.audit
+    rec = AuditRecord("a", "s", "cli", "", "o", "INBOX", ("m1",), (True,), "-", "flag", "allowed")
+    results: dict[str, object] = {}
+
+    def failing(conn: sqlite3.Connection) -> None:
+        audit.append(rec)
+        raise ValueError("B fails")
+
+    def unit(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+        try:
+            results[name] = db.run(fn)
+        except ValueError as exc:
+            results[name] = exc
+
+    with db.write():
+        audit.append(rec)  # A
+        b = threading.Thread(target=unit, args=("B", failing))
+        c = threading.Thread(target=unit, args=("C", lambda conn: audit.append(rec)))
+        b.start()
+        time.sleep(0.05)
+        c.start()
+        time.sleep(0.05)  # both queued behind A's open block
+    b.join()
+    c.join()
+    assert isinstance(results["B"], ValueError)
+    assert w.rt.verify_audit().ok
+    w.rt.close()

@@ -34,6 +34,7 @@ class AuditLog:
         # The last head known to be signed: the file's at start, then each one we
         # write. Every later commit checks the log still holds that record.
         self._signed: Head | None = None
+        self._cached_tip: tuple[int, int, bytes, int] | None = None
         with contextlib.suppress(HeadError):
             self._signed = read_head(head_path, head_key)
         # Only an empty log with no signed head may start a new head.
@@ -52,12 +53,7 @@ class AuditLog:
 
     def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[int]:
         seqs: list[int] = []
-        row = conn.execute(
-            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
-        ).fetchone()
-        seq, prev, last_us = (
-            (int(row[0]), bytes(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
-        )
+        seq, prev, last_us = self._tip(conn)
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
         for r in records:
@@ -82,8 +78,20 @@ class AuditLog:
             )
             prev = digest
             seqs.append(seq)
+        self._cached_tip = (self.db.epoch, seq, prev, at_us)
         self.db.on_commit(self._prepare_head)
         return seqs
+
+    def _tip(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:
+        """(seq, hash, at_us) of the last record; cached within one write epoch (the
+        writer holds the database's write lock, so nobody else can append)."""
+        cached = self._cached_tip
+        if cached is not None and cached[0] == self.db.epoch:
+            return cached[1], cached[2], cached[3]
+        row = conn.execute(
+            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
+        ).fetchone()
+        return (int(row[0]), bytes(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
 
     def _prepare_head(self, conn: sqlite3.Connection) -> Callable[[], None] | None:
         """Inside the committing transaction: the new tip, and whether the log still
@@ -94,10 +102,8 @@ class AuditLog:
         the head is left as it is (it is the evidence) and `broken` says why;
         `mailward audit verify` reports it.
         """
-        row = conn.execute(
-            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
-        ).fetchone()
-        if row is None or self.broken is not None:
+        seq, digest, at_us = self._tip(conn)
+        if seq == 0 or self.broken is not None:
             return None
         signed = self._signed
         if signed is not None:
@@ -110,7 +116,7 @@ class AuditLog:
         elif not self._started_empty:
             self.broken = f"signed head {self.head_path} is missing or invalid"
             return None
-        head = Head(int(row[0]), bytes(row[1]), int(row[2]))
+        head = Head(seq, digest, at_us)
         return lambda: self._publish_head(head)
 
     def _publish_head(self, head: Head) -> None:

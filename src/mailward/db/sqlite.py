@@ -91,6 +91,10 @@ class Database:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._before_commit: list[Callable[[sqlite3.Connection], Callable[[], None] | None]] = []
+        # Changes whenever what a unit may have cached about the open transaction
+        # stops being true: at every BEGIN and every rollback. Inside one epoch no
+        # other writer (thread or process) can change the database.
+        self.epoch = 0
         self._mutex = threading.Lock()
         self._leading = False
         self._waiting: deque[_Unit] = deque()
@@ -145,6 +149,7 @@ class Database:
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.epoch += 1
         except BaseException:
             self._hand_off()
             raise
@@ -186,6 +191,7 @@ class Database:
             if not begun:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
+                    self.epoch += 1
                 except sqlite3.Error as exc:  # e.g. another process holds the lock
                     for unit in batch:
                         unit.error = exc
@@ -203,9 +209,7 @@ class Database:
         finally:
             self._hand_off()
             try:
-                if ticket:
-                    self._sync(ticket, batch)
-                if ticket and not any(u.error for u in batch):
+                if ticket and self._sync(ticket, batch):
                     for hook in hooks:
                         self._after(hook)
             finally:
@@ -221,8 +225,11 @@ class Database:
             # its own state and reports it.
             return
 
-    def _sync(self, ticket: int, batch: list[_Unit]) -> None:
-        """Block until commit number `ticket` is on disk (one fsync may cover many)."""
+    def _sync(self, ticket: int, batch: list[_Unit]) -> bool:
+        """Block until commit number `ticket` is on disk (one fsync may cover many).
+
+        False if the flush failed: every unit of the batch then carries the error.
+        """
         with self._sync_cond:
             while self._synced < ticket:
                 if self._syncing:
@@ -238,12 +245,13 @@ class Database:
                 except OSError as exc:
                     for unit in batch:
                         unit.error = unit.error or exc
-                    return
+                    return False
                 finally:
                     self._sync_cond.acquire()
                     self._syncing = False
                     self._sync_cond.notify_all()
                 self._synced = max(self._synced, target)
+        return True
 
     def _hand_off(self) -> None:
         with self._mutex:
@@ -256,6 +264,7 @@ class Database:
 
     def _rollback_unit(self, conn: sqlite3.Connection, prepares: int) -> None:
         conn.execute("ROLLBACK TO unit")
+        self.epoch += 1
         del self._before_commit[prepares:]
 
     def _run_closure(self, conn: sqlite3.Connection, unit: _Unit) -> None:
