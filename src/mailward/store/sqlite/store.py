@@ -34,6 +34,13 @@ _TOMB_COLS = (
 )
 _MBX_COLS = "account_id, id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed"
 
+_DELIVERY_TARGET = (
+    "SELECT a.id, a.address, a.domain_id, a.password_hash, a.created_us, a.disabled, "
+    + ", ".join("m." + c.strip() for c in _MBX_COLS.split(","))
+    + " FROM accounts a JOIN mailboxes m ON m.account_id = a.id AND m.name = 'INBOX'"
+    " WHERE a.address = ? AND a.disabled = 0"
+)
+
 
 def _now_us() -> int:
     return time.time_ns() // 1000
@@ -142,10 +149,7 @@ class SqliteStore:
         r = (
             self.db.read()
             .execute(
-                "SELECT a.id, a.address, a.domain_id, a.password_hash, a.created_us, a.disabled,"
-                f" {', '.join('m.' + c.strip() for c in _MBX_COLS.split(','))}"
-                " FROM accounts a JOIN mailboxes m ON m.account_id = a.id AND m.name = 'INBOX'"
-                " WHERE a.address = ? AND a.disabled = 0",
+                _DELIVERY_TARGET,
                 (address,),
             )
             .fetchone()
