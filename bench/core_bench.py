@@ -67,6 +67,29 @@ def deliver_rate(root: Path, audit: bool, count: int, threads: int) -> tuple[flo
     return per * threads / elapsed, busy
 
 
+def baseline_maildir_rate(root: Path, count: int) -> float:
+    """Baseline measured in the same run: the classic durable delivery, one Maildir
+    file per message (write tmp, fsync, rename into new/, fsync the directory), no
+    encryption, no index, no audit; one thread, like a local delivery agent."""
+    tmp, new = root / "tmp", root / "new"
+    tmp.mkdir(parents=True)
+    new.mkdir()
+    raws = [message(i) for i in range(min(count, 500))]
+    dir_fd = os.open(new, os.O_RDONLY)
+    start = time.perf_counter()
+    for i in range(count):
+        name = f"{i}.bench"
+        fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, raws[i % len(raws)])
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp / name, new / name)
+        os.fsync(dir_fd)
+    elapsed = time.perf_counter() - start
+    os.close(dir_fd)
+    return count / elapsed
+
+
 def populate(rt: Runtime, count: int) -> None:
     raws = [message(i) for i in range(500)]
     system = rt.system()
@@ -137,6 +160,12 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="mailward-bench-", dir=args.dir))
     try:
         print(f"cores: {os.cpu_count()}, messages: 4 KB, durable (fsync) deliveries")
+        base_rate = baseline_maildir_rate(base / "maildir", min(args.messages, 3000))
+        shutil.rmtree(base / "maildir")
+        print(
+            f"baseline, Maildir file per message with fsync (no crypto, no index, no audit), "
+            f"1 thread: {base_rate:8.0f} msg/s"
+        )
         rates: dict[tuple[int, bool], float] = {}
         for threads in (1, 4, 8):
             for audit in (True, False):
@@ -153,6 +182,11 @@ def main() -> None:
                     f"(median of {args.trials}; runs {', '.join(f'{r:.0f}' for r, _ in trials)}; "
                     f"CPU busy {busy * 100:.0f} %)"
                 )
+        for threads in (1, 8):
+            print(
+                f"mailward (audit on), {threads} thread(s) vs the Maildir baseline: "
+                f"{rates[threads, True] / base_rate:.2f}x"
+            )
         for threads in (1, 4, 8):
             ratio = rates[threads, False] / rates[threads, True]
             print(
