@@ -6,7 +6,7 @@ audit log on and off; the latency of opening the 50 newest of a 100,000-message
 INBOX (sealed fields opened, the listing recorded); and the audit overhead ratios.
 Bounded: fixed message counts, a temporary data directory, no network.
 
-    python bench/core_bench.py [--messages 6000] [--inbox 100000] [--pages 400] [--trials 3]
+    python bench/core_bench.py [--messages 6000] [--inbox 100000] [--pages 400] [--trials 5]
 """
 
 import argparse
@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=6000)
     ap.add_argument("--inbox", type=int, default=100_000)
     ap.add_argument("--pages", type=int, default=400)
-    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--dir", default=None, help="where to put the temporary data")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mailward-bench-", dir=args.dir))
@@ -168,18 +168,21 @@ def main() -> None:
         )
         rates: dict[tuple[int, bool], float] = {}
         for threads in (1, 4, 8):
-            for audit in (True, False):
-                trials = []
-                for trial in range(args.trials):
+            # Audit on and off alternate, so drift in the machine hits both alike.
+            trials: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+            for trial in range(args.trials):
+                for audit in (True, False):
                     root = base / f"deliver-{threads}-{audit}-{trial}"
-                    trials.append(deliver_rate(root, audit, args.messages, threads))
+                    trials[audit].append(deliver_rate(root, audit, args.messages, threads))
                     shutil.rmtree(root)
-                rate, busy = sorted(trials)[len(trials) // 2]
+            for audit in (True, False):
+                runs = trials[audit]
+                rate, busy = sorted(runs)[len(runs) // 2]
                 rates[threads, audit] = rate
                 label = "on " if audit else "off"
                 print(
                     f"deliver, {threads} thread(s), audit {label}: {rate:8.0f} msg/s "
-                    f"(median of {args.trials}; runs {', '.join(f'{r:.0f}' for r, _ in trials)}; "
+                    f"(median of {args.trials}; runs {', '.join(f'{r:.0f}' for r, _ in runs)}; "
                     f"CPU busy {busy * 100:.0f} %)"
                 )
         for threads in (1, 8):
