@@ -12,6 +12,7 @@ never leads it.
 
 import hmac
 import json
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,42 @@ def encode_slot(key: bytes, head: Head) -> bytes:
     return text.encode().ljust(SLOT_BYTES - 1) + b"\n"
 
 
-def write_head(fd: int, key: bytes, head: Head, *, sync: bool) -> None:
-    """Write `head` into slot seq % 2 of the open head file; fsync when `sync`."""
-    os.pwrite(fd, encode_slot(key, head), (head.seq % 2) * SLOT_BYTES)
-    if sync:
-        os.fsync(fd)
+class HeadFile:
+    """The head file mapped into memory.
+
+    Writing a slot is a memory copy, not a system call, and leaves the file's inode
+    clean until the page is written back: a pwrite after every commit dirtied the
+    inode (mtime), which every later WAL flush then had to journal as well.
+    """
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 2 * SLOT_BYTES:
+                os.ftruncate(fd, 2 * SLOT_BYTES)
+            self._map = mmap.mmap(fd, 2 * SLOT_BYTES)
+        finally:
+            os.close(fd)
+
+    def write(self, key: bytes, head: Head, *, sync: bool) -> None:
+        """Write `head` into slot seq % 2; flush it to disk when `sync`."""
+        offset = (head.seq % 2) * SLOT_BYTES
+        self._map[offset : offset + SLOT_BYTES] = encode_slot(key, head)
+        if sync:
+            self._map.flush()
+
+    def close(self) -> None:
+        if not self._map.closed:
+            self._map.flush()
+            self._map.close()
+
+
+def is_blank(path: Path) -> bool:
+    """True if the head file does not exist or holds no head yet (all zero bytes)."""
+    try:
+        return not path.read_bytes().strip(b"\x00")
+    except FileNotFoundError:
+        return True
 
 
 def _slot(key: bytes, data: bytes) -> Head | None:

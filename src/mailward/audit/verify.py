@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailward.audit.head import HeadError, read_head
+from mailward.audit.head import HeadError, is_blank, read_head
 from mailward.audit.record import GENESIS_HASH, SELECT_COLUMNS, from_row, stored_hash
 from mailward.db import Database
 
@@ -82,7 +82,7 @@ def verify_chain(
     try:
         head = read_head(head_path, head_key)
     except HeadError as exc:
-        if last == 0 and (not head_path.exists() or head_path.stat().st_size == 0):
+        if last == 0 and is_blank(head_path):
             return VerifyResult(0, 0, None, None)
         return VerifyResult(count, last, None, Problem("head", last, str(exc)))
     if last < head.seq:

@@ -1,13 +1,12 @@
 """Appending to the log inside the caller's write transaction."""
 
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mailward.audit.head import Head, HeadError, read_head, write_head
+from mailward.audit.head import Head, HeadError, HeadFile, read_head
 from mailward.audit.record import GENESIS_HASH, AuditRecord, record_hash
 from mailward.db import Database, apply_migrations, load_migrations
 
@@ -39,7 +38,7 @@ class AuditLog:
             self._signed = read_head(head_path, head_key)
         # Only an empty log with no signed head may start a new head.
         self._started_empty = count == 0 and self._signed is None
-        self._head_fd = os.open(head_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._head_file = HeadFile(head_path)
 
     def append(self, record: AuditRecord) -> int:
         """Append one record; returns its seq (0 when disabled)."""
@@ -124,7 +123,7 @@ class AuditLog:
         second; the head may lag the log after a power loss, never lead it)."""
         now = time.monotonic()
         sync = now - self._last_sync >= HEAD_SYNC_INTERVAL_S
-        write_head(self._head_fd, self.head_key, head, sync=sync)
+        self._head_file.write(self.head_key, head, sync=sync)
         if self._signed is None or head.seq > self._signed.seq:
             self._signed = head
         if sync:
@@ -132,7 +131,4 @@ class AuditLog:
 
     def close(self) -> None:
         """Fsync and close the head file."""
-        if self._head_fd >= 0:
-            os.fsync(self._head_fd)
-            os.close(self._head_fd)
-            self._head_fd = -1
+        self._head_file.close()
