@@ -94,3 +94,23 @@ def test_on_commit_runs_after_durable_commit_never_after_rollback(tmp_path: Path
     with pytest.raises(RuntimeError):
         db.on_commit(prepare)  # type: ignore[arg-type]
     db.close()
+
+
+def test_a_failing_pre_commit_hook_fails_the_batch_and_leaves_no_open_transaction(
+    tmp_path: Path,
+) -> None:
+    db = _db(tmp_path)
+
+    def broken(c: sqlite3.Connection) -> None:
+        raise RuntimeError("hook fails")
+
+    def unit(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (k) VALUES (7)")
+        db.on_commit(broken)
+
+    with pytest.raises(RuntimeError, match="hook fails"):
+        db.run(unit)
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.run(lambda c: c.execute("INSERT INTO t (k) VALUES (8)"))  # the writer still works
+    assert db.read().execute("SELECT k FROM t").fetchall() == [(8,)]
+    db.close()

@@ -295,9 +295,12 @@ class Database:
                 if hook is not None:
                     hooks.append(hook)
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:  # noqa: BLE001 - every unit of the batch gets it
+            # A failing commit (or pre-commit hook) must never leave the transaction
+            # open for the next leader, nor let a unit believe it was stored.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.epoch += 1
             for unit in batch:
                 unit.error = unit.error or exc
             return 0, []
