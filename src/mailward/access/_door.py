@@ -17,6 +17,7 @@ from mailward.access._sealing import (
     open_summary,
 )
 from mailward.access.services import Services
+from mailward.audit import AuditRecord
 from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import (
     IntegrityError,
@@ -148,6 +149,43 @@ class Door:
         except IntegrityError as exc:
             raise self._refuse(Crossing(row.account_id, row.id, str(exc)), part, action) from None
 
+    def _item(
+        self, message_id: str, part: str, action: Action
+    ) -> tuple[MessageRow, MessageSummary]:
+        """The principal's row for `message_id`, opened (or refused)."""
+        row = self._row(message_id, part, action)
+        return row, self._summary(row, part, action)
+
+    def _exposed(
+        self, summary: MessageSummary, part: str, action: Action, detail: str = ""
+    ) -> AuditRecord:
+        """The record of one of the principal's items exposed (as it was before)."""
+        return record(
+            self.principal,
+            self._me,
+            summary.mailbox,
+            [summary.id],
+            [summary.unread],
+            part,
+            action,
+            detail=detail,
+        )
+
+    def _changed(
+        self, row: MessageRow, action: Action, detail: str = "", part: str = Part.NONE
+    ) -> AuditRecord:
+        """The record of a change to one of the principal's items (unread as before)."""
+        return record(
+            self.principal,
+            self._me,
+            self._name_of(row.mailbox_id),
+            [row.id],
+            [not Flags.parse(row.flags).seen],
+            part,
+            action,
+            detail=detail,
+        )
+
     def _rows(self, ids: Iterable[str], part: str, action: Action) -> list[MessageRow]:
         rows = [self._row(i, part, action) for i in dict.fromkeys(ids)]
         for row in rows:  # open each: a row that does not open for us is not ours
@@ -160,21 +198,10 @@ class Door:
         out: list[MessageSummary] = []
         with self._s.store.transaction():
             for row in rows:
-                source = self._name_of(row.mailbox_id)
+                change = self._changed(row, action, f"to {target.name}")
                 moved = self._s.store.move_message(
                     self._me, row.id, target.id, row.mailbox_id if origin else None
                 )
-                self._s.audit.append(
-                    record(
-                        self.principal,
-                        self._me,
-                        source,
-                        [row.id],
-                        [not Flags.parse(row.flags).seen],
-                        Part.NONE,
-                        action,
-                        detail=f"to {target.name}",
-                    )
-                )
+                self._s.audit.append(change)
                 out.append(self._summary(moved, Part.NONE, action))
         return out

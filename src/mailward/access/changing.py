@@ -70,21 +70,10 @@ class Changing(Door):
         out: list[MessageSummary] = []
         with self._s.store.transaction():
             for row in rows:
-                before = Flags.parse(row.flags)
-                after = before.union(add).minus(remove)
+                after = Flags.parse(row.flags).union(add).minus(remove)
+                change = self._changed(row, Action.FLAG, detail, Part.FLAGS)
                 updated = self._s.store.set_flags(self._me, row.id, after.text())
-                self._s.audit.append(
-                    record(
-                        self.principal,
-                        self._me,
-                        self._name_of(row.mailbox_id),
-                        [row.id],
-                        [not before.seen],
-                        Part.FLAGS,
-                        Action.FLAG,
-                        detail=detail,
-                    )
-                )
+                self._s.audit.append(change)
                 out.append(self._summary(updated, Part.FLAGS, Action.FLAG))
         return out
 
@@ -125,16 +114,7 @@ class Changing(Door):
                     ),
                 )
                 self._s.audit.append(
-                    record(
-                        self.principal,
-                        self._me,
-                        self._name_of(row.mailbox_id),
-                        [row.id],
-                        [not Flags.parse(row.flags).seen],
-                        Part.RAW,
-                        Action.COPY,
-                        detail=f"to {target.name} as {new_id}",
-                    )
+                    self._changed(row, Action.COPY, f"to {target.name} as {new_id}", Part.RAW)
                 )
             out.append(self._summary(new, Part.NONE, Action.COPY))
         return out
@@ -145,21 +125,11 @@ class Changing(Door):
         retention_us = self._s.retention_s * 1_000_000
         with self._s.store.transaction():
             for row in rows:
-                source = self._name_of(row.mailbox_id)
+                change = self._changed(row, Action.EXPUNGE)
                 self._s.store.expunge_message(
                     self._me, row.id, self.principal.account_id, retention_us
                 )
-                self._s.audit.append(
-                    record(
-                        self.principal,
-                        self._me,
-                        source,
-                        [row.id],
-                        [not Flags.parse(row.flags).seen],
-                        Part.NONE,
-                        Action.EXPUNGE,
-                    )
-                )
+                self._s.audit.append(change)
         return len(rows)
 
     def expunge_mailbox(self, mailbox: str, *, only_deleted: bool = True) -> int:

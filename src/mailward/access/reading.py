@@ -70,19 +70,8 @@ class Reading(Door):
 
     def get_summary(self, message_id: str) -> MessageSummary:
         """One list entry (subject, from, to, snippet, flags)."""
-        row = self._row(message_id, Part.LIST_ENTRY, Action.READ)
-        summary = self._summary(row, Part.LIST_ENTRY, Action.READ)
-        self._s.audit.append(
-            record(
-                self.principal,
-                self._me,
-                summary.mailbox,
-                [row.id],
-                [summary.unread],
-                Part.LIST_ENTRY,
-                Action.READ,
-            )
-        )
+        _row, summary = self._item(message_id, Part.LIST_ENTRY, Action.READ)
+        self._s.audit.append(self._exposed(summary, Part.LIST_ENTRY, Action.READ))
         return summary
 
     def get_message(self, message_id: str, *, mark_seen: bool = True) -> MessageView:
@@ -91,39 +80,17 @@ class Reading(Door):
         Records the headers and body as exposed (with whether the item was unread),
         and, with `mark_seen`, sets \\Seen in the same transaction.
         """
-        row = self._row(message_id, Part.BODY, Action.READ)
-        summary = self._summary(row, Part.BODY, Action.READ)
+        row, summary = self._item(message_id, Part.BODY, Action.READ)
         opened = open_message(self._raw(row, Part.BODY, Action.READ))
-        unread = summary.unread
         with self._s.store.transaction():
             self._s.audit.append_many(
-                [
-                    record(
-                        self.principal,
-                        self._me,
-                        summary.mailbox,
-                        [row.id],
-                        [unread],
-                        part,
-                        Action.READ,
-                    )
-                    for part in (Part.HEADERS, Part.BODY)
-                ]
+                [self._exposed(summary, part, Action.READ) for part in (Part.HEADERS, Part.BODY)]
             )
-            if mark_seen and unread:
+            if mark_seen and summary.unread:
                 flags = summary.flags.union(Flags.of(SystemFlag.SEEN))
                 self._s.store.set_flags(self._me, row.id, flags.text())
                 self._s.audit.append(
-                    record(
-                        self.principal,
-                        self._me,
-                        summary.mailbox,
-                        [row.id],
-                        [unread],
-                        Part.FLAGS,
-                        Action.FLAG,
-                        detail="+\\Seen (read)",
-                    )
+                    self._exposed(summary, Part.FLAGS, Action.FLAG, "+\\Seen (read)")
                 )
         return MessageView(
             owner=self._me,
@@ -136,59 +103,26 @@ class Reading(Door):
         )
 
     def get_headers(self, message_id: str) -> Sequence[tuple[str, str]]:
-        row = self._row(message_id, Part.HEADERS, Action.READ)
-        summary = self._summary(row, Part.HEADERS, Action.READ)
+        row, summary = self._item(message_id, Part.HEADERS, Action.READ)
         headers = open_message(self._raw(row, Part.HEADERS, Action.READ)).headers
-        self._s.audit.append(
-            record(
-                self.principal,
-                self._me,
-                summary.mailbox,
-                [row.id],
-                [summary.unread],
-                Part.HEADERS,
-                Action.READ,
-            )
-        )
+        self._s.audit.append(self._exposed(summary, Part.HEADERS, Action.READ))
         return headers
 
     def get_raw(self, message_id: str) -> RawMessage:
         """The message exactly as received (part raw, action download)."""
-        row = self._row(message_id, Part.RAW, Action.DOWNLOAD)
-        summary = self._summary(row, Part.RAW, Action.DOWNLOAD)
+        row, summary = self._item(message_id, Part.RAW, Action.DOWNLOAD)
         data = self._raw(row, Part.RAW, Action.DOWNLOAD)
-        self._s.audit.append(
-            record(
-                self.principal,
-                self._me,
-                summary.mailbox,
-                [row.id],
-                [summary.unread],
-                Part.RAW,
-                Action.DOWNLOAD,
-            )
-        )
+        self._s.audit.append(self._exposed(summary, Part.RAW, Action.DOWNLOAD))
         return RawMessage(self._me, row.id, data)
 
     def get_attachment(self, message_id: str, index: int) -> RawMessage:
         """The decoded bytes of attachment `index` (1-based), with type and safe filename."""
         part = attachment(index) if index >= 1 else Part.NONE
-        row = self._row(message_id, part, Action.DOWNLOAD)
-        summary = self._summary(row, part, Action.DOWNLOAD)
+        row, summary = self._item(message_id, part, Action.DOWNLOAD)
         raw = self._raw(row, part, Action.DOWNLOAD)
         try:
             data, ctype, filename = mime_attachment(raw, index)
         except LookupError:
             raise NotFound(f"no attachment {index}") from None
-        self._s.audit.append(
-            record(
-                self.principal,
-                self._me,
-                summary.mailbox,
-                [row.id],
-                [summary.unread],
-                part,
-                Action.DOWNLOAD,
-            )
-        )
+        self._s.audit.append(self._exposed(summary, part, Action.DOWNLOAD))
         return RawMessage(self._me, row.id, data, ctype, filename)
