@@ -57,3 +57,6 @@ def test_grant_validation(world: World) -> None:
         bob.grant("INBOX", "bob@example.test")
     with pytest.raises(NotFound):
         world.rt.delegation(world.users["alice"]).revoke("g" + "0" * 24)
+    grant = bob.grant("INBOX", "alice@example.test")
+    with pytest.raises(InvalidInput, match="limit"):
+        world.rt.delegation(world.users["alice"]).list_messages(grant.id, limit=10**9)

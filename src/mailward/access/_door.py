@@ -34,8 +34,6 @@ from mailward.core.principal import Principal
 from mailward.crypto import Sealer
 from mailward.store import MailboxRow, MessageRow
 
-MAX_PAGE = 500
-
 NO_FLAGS = Flags()
 _PROTECTED = {name for name, _ in SPECIAL_MAILBOXES}
 

@@ -3,7 +3,8 @@
 from collections.abc import Sequence
 
 from mailward.audit import AuditRecord
-from mailward.core.access_event import Action, Outcome
+from mailward.core.access_event import Action, Outcome, Part
+from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal
 
 
@@ -30,5 +31,25 @@ def record(
         part=part,
         action=action.value,
         outcome=outcome.value,
+        detail=detail,
+    )
+
+
+def listed(
+    principal: Principal,
+    owner: str,
+    mailbox: str,
+    items: Sequence[MessageSummary],
+    detail: str = "",
+) -> AuditRecord:
+    """The record of a listing: every item named, with whether each was unread."""
+    return record(
+        principal,
+        owner,
+        mailbox,
+        [m.id for m in items],
+        [m.unread for m in items],
+        Part.LIST_ENTRY,
+        Action.LIST,
         detail=detail,
     )

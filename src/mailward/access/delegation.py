@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mailward.access._paging import decode_cursor, encode_cursor
-from mailward.access._recording import record
+from mailward.access._paging import checked_limit, decode_cursor, page_of
+from mailward.access._recording import listed, record
 from mailward.access._sealing import P_RAW, Crossing, check_owner, open_summary
 from mailward.access.services import Services
 from mailward.core.access_event import Action, Outcome, Part
@@ -142,6 +142,7 @@ class Delegation:
     def list_messages(
         self, grant_id: str, limit: int = 50, cursor: str | None = None
     ) -> Page[MessageSummary]:
+        limit = checked_limit(limit)
         g = self._live(grant_id)
         box = self._s.store.mailbox(g.account_id, g.mailbox_id)
         if box is None:
@@ -151,18 +152,9 @@ class Delegation:
         items = [self._open(g, r, box.name, Part.LIST_ENTRY, Action.LIST) for r in rows]
         if items:
             self._s.audit.append(
-                record(
-                    self.principal,
-                    g.account_id,
-                    box.name,
-                    [m.id for m in items],
-                    [m.unread for m in items],
-                    Part.LIST_ENTRY,
-                    Action.LIST,
-                    detail=f"grant {g.id}",
-                )
+                listed(self.principal, g.account_id, box.name, items, f"grant {g.id}")
             )
-        return Page(g.account_id, items, encode_cursor(items[-1]) if len(items) == limit else None)
+        return page_of(g.account_id, items, limit)
 
     def get_message(self, grant_id: str, message_id: str) -> MessageView:
         """Read a message in a granted mailbox; never marks it read for its owner."""

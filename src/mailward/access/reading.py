@@ -6,15 +6,14 @@ and whether the item was unread for its owner.
 
 from collections.abc import Sequence
 
-from mailward.access._door import MAX_PAGE, Door, _info
-from mailward.access._paging import decode_cursor, encode_cursor
-from mailward.access._recording import record
+from mailward.access._door import Door, _info
+from mailward.access._paging import checked_limit, decode_cursor, page_of
+from mailward.access._recording import listed
 from mailward.access._sealing import (
     Crossing,
 )
 from mailward.core.access_event import Action, Part, attachment
 from mailward.core.errors import (
-    InvalidInput,
     NotFound,
 )
 from mailward.core.flags import Flags, SystemFlag
@@ -47,26 +46,14 @@ class Reading(Door):
         self, mailbox: str = "INBOX", limit: int = 50, cursor: str | None = None
     ) -> Page[MessageSummary]:
         """A page of summaries, newest first. Records each listed item (part list-entry)."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be 1..{MAX_PAGE}")
+        limit = checked_limit(limit)
         box = self._mailbox(mailbox)
         before = decode_cursor(cursor) if cursor else None
         rows = self._s.store.messages(self._me, box.id, limit, before)
         items = [self._summary(r, Part.LIST_ENTRY, Action.LIST) for r in rows]
         if items:
-            self._s.audit.append(
-                record(
-                    self.principal,
-                    self._me,
-                    box.name,
-                    [m.id for m in items],
-                    [m.unread for m in items],
-                    Part.LIST_ENTRY,
-                    Action.LIST,
-                )
-            )
-        next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
-        return Page(self._me, items, next_cursor)
+            self._s.audit.append(listed(self.principal, self._me, box.name, items))
+        return page_of(self._me, items, limit)
 
     def get_summary(self, message_id: str) -> MessageSummary:
         """One list entry (subject, from, to, snippet, flags)."""
