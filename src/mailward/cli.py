@@ -251,33 +251,41 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailward", description="The mailward e-mail service.")
-    p.add_argument("--data", help="data directory (default ./mailward-data, or MAILWARD_DATA)")
+    data_help = "data directory (default ./mailward-data, or MAILWARD_DATA)"
+    p.add_argument("--data", help=data_help)
+    # `--data` is accepted after the subcommand too (`mailward serve --data DIR`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", default=argparse.SUPPRESS, help=data_help)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="run the service")
+    s = sub.add_parser("serve", help="run the service", parents=[common])
     s.add_argument("--demo", action="store_true", help="create demo domain, users and mail")
     s.set_defaults(func=cmd_serve)
 
     domain = sub.add_parser("domain", help="local domains").add_subparsers(
         dest="sub", required=True
     )
-    d = domain.add_parser("add")
+    d = domain.add_parser("add", parents=[common])
     d.add_argument("name")
     d.set_defaults(func=cmd_domain_add)
-    domain.add_parser("list").set_defaults(func=cmd_domain_list)
+    domain.add_parser("list", parents=[common]).set_defaults(func=cmd_domain_list)
 
     user = sub.add_parser("user", help="accounts").add_subparsers(dest="sub", required=True)
-    u = user.add_parser("add")
+    u = user.add_parser("add", parents=[common])
     u.add_argument("address")
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     u.set_defaults(func=cmd_user_add)
-    user.add_parser("list").set_defaults(func=cmd_user_list)
+    user.add_parser("list", parents=[common]).set_defaults(func=cmd_user_list)
 
-    dl = sub.add_parser("deliver", help="deliver a message from stdin (as the system)")
+    dl = sub.add_parser(
+        "deliver", help="deliver a message from stdin (as the system)", parents=[common]
+    )
     dl.add_argument("recipients", nargs="+")
     dl.set_defaults(func=cmd_deliver)
 
-    m = sub.add_parser("mail", help="read and change a user's mail (logs in as the user)")
+    m = sub.add_parser(
+        "mail", help="read and change a user's mail (logs in as the user)", parents=[common]
+    )
     m.add_argument("--user", required=True)
     m.add_argument("--password-stdin", action="store_true")
     m.add_argument(
@@ -291,16 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_mail)
 
     audit = sub.add_parser("audit", help="the access log").add_subparsers(dest="sub", required=True)
-    audit.add_parser("verify", help="check the hash chain and signed head").set_defaults(
-        func=cmd_audit_verify
-    )
+    audit.add_parser(
+        "verify", help="check the hash chain and signed head", parents=[common]
+    ).set_defaults(func=cmd_audit_verify)
 
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
-    keys.add_parser("rotate", help="new master key; re-wrap account keys").set_defaults(
-        func=cmd_keys_rotate
-    )
+    keys.add_parser(
+        "rotate", help="new master key; re-wrap account keys", parents=[common]
+    ).set_defaults(func=cmd_keys_rotate)
 
-    sub.add_parser("purge", help="drop tombstones past retention").set_defaults(func=cmd_purge)
+    sub.add_parser("purge", help="drop tombstones past retention", parents=[common]).set_defaults(
+        func=cmd_purge
+    )
     return p
 
 

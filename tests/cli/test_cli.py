@@ -96,7 +96,7 @@ def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
 
     data = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailward", "--data", str(data), "serve", "--demo"],
+        [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--demo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
