@@ -155,7 +155,8 @@ def cmd_mail(args: argparse.Namespace) -> int:
         if action == "list":
             page = door.list_messages(args.target or "INBOX", limit=args.limit)
             table = Table()
-            for col in ("id", "date", "from", "subject", "flags"):
+            table.add_column("id", no_wrap=True, min_width=38)  # whole: `read` needs it
+            for col in ("date", "from", "subject", "flags"):
                 table.add_column(col)
             for m in page.items:
                 table.add_row(
