@@ -1,5 +1,6 @@
 """Message flags: the IMAP system flags (RFC 9051 §2.3.2) and keywords."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -50,7 +51,7 @@ class Flags:
     def __contains__(self, flag: object) -> bool:
         return flag in self.values
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(sorted(self.values))
 
     def union(self, other: "Flags") -> "Flags":

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -126,7 +126,7 @@ class Database:
             self._lead([unit])
         if unit.error is not None:
             raise unit.error
-        return unit.result  # type: ignore[no-any-return]
+        return cast(T, unit.result)
 
     def _promoted(self, unit: _Unit) -> bool:
         unit.sleep()
