@@ -21,7 +21,6 @@ from mailward.audit import AuditRecord
 from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import (
     IntegrityError,
-    InvalidInput,
     IsolationViolation,
     NotFound,
     PermissionDenied,
@@ -80,10 +79,7 @@ class Door:
 
     def _mailbox(self, name: str) -> MailboxRow:
         self._user()
-        try:
-            name = validate_mailbox_name(name)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        name = validate_mailbox_name(name)
         row = self._s.store.mailbox_by_name(self._me, name)
         if row is None:
             raise NotFound(f"no mailbox {name}")

@@ -18,7 +18,6 @@ from mailward.access._sealing import (
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import (
     Conflict,
-    InvalidInput,
     NotFound,
     PermissionDenied,
 )
@@ -35,20 +34,14 @@ class Changing(Door):
 
     def create_mailbox(self, name: str) -> MailboxInfo:
         self._user()
-        try:
-            name = validate_mailbox_name(name)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        name = validate_mailbox_name(name)
         return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
         row = self._mailbox(name)
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be renamed")
-        try:
-            new_name = validate_mailbox_name(new_name)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        new_name = validate_mailbox_name(new_name)
         self._s.store.rename_mailbox(self._me, row.id, new_name)
         self._names.pop(row.id, None)
 

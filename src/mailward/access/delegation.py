@@ -67,10 +67,7 @@ class Delegation:
 
     def grant(self, mailbox: str, grantee_address: str) -> GrantInfo:
         """Let `grantee_address` read my `mailbox`."""
-        try:
-            name = validate_mailbox_name(mailbox)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+        name = validate_mailbox_name(mailbox)
         box = self._s.store.mailbox_by_name(self._me, name)
         grantee = self._s.store.account_by_address(grantee_address.lower())
         if box is None or grantee is None:

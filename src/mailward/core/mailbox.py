@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mailward.core.errors import InvalidInput
 from mailward.core.ids import AccountId, MailboxId
 
 
@@ -31,16 +32,16 @@ def validate_mailbox_name(name: str) -> str:
     """Return the name, normalising INBOX's case (RFC 9051 §5.1).
 
     Raises:
-        ValueError: empty, too long, control characters, or empty hierarchy levels.
+        InvalidInput: empty, too long, control characters, or empty hierarchy levels.
     """
     if name.upper() == "INBOX":
         return "INBOX"
     if not name or len(name) > MAX_MAILBOX_NAME:
-        raise ValueError("mailbox name must be 1-255 characters")
+        raise InvalidInput("mailbox name must be 1-255 characters")
     if any(ord(c) < 32 or c == "\x7f" for c in name) or "*" in name or "%" in name:
-        raise ValueError("mailbox name contains forbidden characters")
+        raise InvalidInput("mailbox name contains forbidden characters")
     if any(level == "" for level in name.split("/")):
-        raise ValueError("mailbox name has an empty hierarchy level")
+        raise InvalidInput("mailbox name has an empty hierarchy level")
     return name
 
 

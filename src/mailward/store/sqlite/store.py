@@ -1,6 +1,7 @@
 """The SQLite mail store. Every method takes account_id first (except directory
 look-ups by address and the maintenance sweep), and every query filters on it."""
 
+import dataclasses
 import secrets
 import sqlite3
 import time
@@ -398,7 +399,7 @@ class SqliteStore:
                 " WHERE account_id = ? AND id = ?",
                 (flags, _seen(flags), modseq, account_id, message_id),
             )
-        return self.message(account_id, message_id) or row
+        return dataclasses.replace(row, flags=flags, modseq=modseq)
 
     def move_message(
         self,
@@ -419,7 +420,9 @@ class SqliteStore:
                 " WHERE account_id = ? AND id = ?",
                 (to_mailbox, uid, modseq, origin, account_id, message_id),
             )
-        return self.message(account_id, message_id) or row
+        return dataclasses.replace(
+            row, mailbox_id=to_mailbox, uid=uid, modseq=modseq, origin_mailbox_id=origin
+        )
 
     def expunge_message(
         self, account_id: AccountId, message_id: MessageId, by: str, retention_us: int
