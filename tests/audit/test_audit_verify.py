@@ -8,7 +8,7 @@ import pytest
 
 from mailward.cli import main
 from mailward.runtime import Runtime
-from support import World, build_world
+from support import DOMAIN, World, build_world, make_message
 
 
 def _tamper(rt: Runtime, *statements: str) -> None:
@@ -178,5 +178,48 @@ def test_rolled_back_unit_in_a_batch_leaves_the_chain_whole(tmp_path: Path) -> N
     b.join()
     c.join()
     assert isinstance(results["B"], ValueError)
+    assert w.rt.verify_audit().ok
+    w.rt.close()
+
+
+def test_reopened_log_keeps_appending_and_verifying(logged: World) -> None:
+    """After a restart the writer checks the signed head once, then trusts its own commits."""
+    settings = logged.rt.settings
+    logged.rt.close()
+    rt = Runtime.open(settings)
+    system = rt.system()
+    for i in range(4):
+        system.deliver([f"alice@{DOMAIN}"], make_message(f"after restart {i}", "body"))
+    assert rt.services.audit.broken is None
+    result = rt.verify_audit()
+    assert result.ok and result.head_seq == result.last_seq
+    rt.close()
+
+
+def test_two_writers_on_one_log_interleave_into_one_chain(tmp_path: Path) -> None:
+    """The CLI and the service may both append: each sees the other's commits."""
+    w = build_world(tmp_path / "data")
+    other = Runtime.open(w.rt.settings)
+    for i in range(5):
+        w.rt.system().deliver([f"alice@{DOMAIN}"], make_message(f"service {i}", "body"))
+        other.system().deliver([f"bob@{DOMAIN}"], make_message(f"cli {i}", "body"))
+    assert w.rt.services.audit.broken is None and other.services.audit.broken is None
+    other.close()
+    result = w.rt.verify_audit()
+    assert result.ok and result.head_seq == result.last_seq
+    w.rt.close()
+
+
+def test_nul_in_a_field_is_stored_replaced_and_the_chain_holds(tmp_path: Path) -> None:
+    from mailward.audit import AuditRecord
+    from mailward.audit.query import all_records
+
+    w = build_world(tmp_path / "data")
+    rec = AuditRecord(
+        "a", "s", "web", "10.0.0.1\x00evil", "o", "INBOX", ("m1",), (True,), "-", "read", "refused"
+    )
+    w.rt.services.audit.append(rec)
+    stored = list(all_records(w.rt.db))[-1]
+    assert stored.remote == "10.0.0.1\ufffdevil"
     assert w.rt.verify_audit().ok
     w.rt.close()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailward.audit.head import Head, HeadError, HeadFile, read_head
-from mailward.audit.record import GENESIS_HASH, AuditRecord, record_hash
+from mailward.audit.record import GENESIS_HASH, AuditRecord, clean, record_hash
 from mailward.db import Database, apply_migrations, load_migrations
 
 # The head file is replaced after every commit; it is fsynced at most this often
@@ -34,6 +34,7 @@ class AuditLog:
         # write. Every later commit checks the log still holds that record.
         self._signed: Head | None = None
         self._cached_tip: tuple[int, int, bytes, int] | None = None
+        self._checked_epoch = -1  # the epoch in which the signed head's record was seen
         with contextlib.suppress(HeadError):
             self._signed = read_head(head_path, head_key)
         # Only an empty log with no signed head may start a new head.
@@ -58,7 +59,7 @@ class AuditLog:
         for r in records:
             seq += 1
             unread = r.unread_text()
-            fields = (
+            fields: tuple[str, ...] = (
                 r.actor_account,
                 r.actor_session,
                 r.protocol,
@@ -66,14 +67,20 @@ class AuditLog:
                 r.owner_account,
                 r.mailbox,
             )
-            tail = (r.part, r.action, r.outcome, r.detail)
-            digest = record_hash(seq, at_us, fields, r.items, unread, tail, prev)
+            tail: tuple[str, ...] = (r.part, r.action, r.outcome, r.detail)
+            items = r.items
+            try:
+                digest = record_hash(seq, at_us, fields, items, unread, tail, prev)
+            except ValueError:  # a NUL from outside (a client's string): store it replaced
+                fields, tail = tuple(map(clean, fields)), tuple(map(clean, tail))
+                items = tuple(map(clean, items))
+                digest = record_hash(seq, at_us, fields, items, unread, tail, prev)
             conn.execute(
                 "INSERT INTO audit_log (pos, seq, at_us, actor_account, actor_session,"
                 " protocol, remote, owner_account, mailbox, items, unread, part, action,"
                 " outcome, detail, prev_hash, hash)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, seq, at_us, *fields, " ".join(r.items), unread, *tail, prev, digest),
+                (seq, seq, at_us, *fields, " ".join(items), unread, *tail, prev, digest),
             )
             prev = digest
             seqs.append(seq)
@@ -82,8 +89,8 @@ class AuditLog:
         return seqs
 
     def _tip(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:
-        """(seq, hash, at_us) of the last record; cached within one write epoch (the
-        writer holds the database's write lock, so nobody else can append)."""
+        """(seq, hash, at_us) of the last record; cached within one epoch (in which
+        only this writer's own committed units changed the database)."""
         cached = self._cached_tip
         if cached is not None and cached[0] == self.db.epoch:
             return cached[1], cached[2], cached[3]
@@ -105,16 +112,20 @@ class AuditLog:
         if seq == 0 or self.broken is not None:
             return None
         signed = self._signed
-        if signed is not None:
+        if signed is None:
+            if not self._started_empty:
+                self.broken = f"signed head {self.head_path} is missing or invalid"
+                return None
+        elif self._checked_epoch != self.db.epoch:
+            # Only another connection can remove or change a record (this one is
+            # refused by the triggers), and that changes the epoch.
             check = conn.execute(
                 "SELECT seq, hash FROM audit_log WHERE pos = ?", (signed.seq,)
             ).fetchone()
             if check is None or check[0] != signed.seq or bytes(check[1]) != signed.hash:
                 self.broken = f"record {signed.seq} named by the signed head is missing or changed"
                 return None
-        elif not self._started_empty:
-            self.broken = f"signed head {self.head_path} is missing or invalid"
-            return None
+            self._checked_epoch = self.db.epoch
         head = Head(seq, digest, at_us)
         return lambda: self._publish_head(head)
 

@@ -91,10 +91,13 @@ class Database:
         self._readers_lock = threading.Lock()
         self._closed = False
         self._before_commit: list[Callable[[sqlite3.Connection], Callable[[], None] | None]] = []
-        # Changes whenever what a unit may have cached about the open transaction
-        # stops being true: at every BEGIN and every rollback. Inside one epoch no
-        # other writer (thread or process) can change the database.
+        # Changes whenever what a unit may have cached about the database may stop
+        # being true: at every rollback, and at a BEGIN that finds another
+        # connection (thread or process) committed since our last transaction
+        # (SQLite's data_version). Within one epoch only our own committed units
+        # have changed the database.
         self.epoch = 0
+        self._data_version = -1
         self._mutex = threading.Lock()
         self._leading = False
         self._waiting: deque[_Unit] = deque()
@@ -148,8 +151,7 @@ class Database:
             self._promoted(unit)
         conn = self._writer
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.epoch += 1
+            self._begin(conn)
         except BaseException:
             self._hand_off()
             raise
@@ -168,6 +170,13 @@ class Database:
             self._lead([unit], begun=True)
         if unit.error is not None:
             raise unit.error
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self.epoch += 1
 
     def on_commit(self, prepare: Callable[[sqlite3.Connection], Callable[[], None] | None]) -> None:
         """Inside a unit: run `prepare(conn)` once per batch, inside the transaction
@@ -190,8 +199,7 @@ class Database:
         try:
             if not begun:
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    self.epoch += 1
+                    self._begin(conn)
                 except sqlite3.Error as exc:  # e.g. another process holds the lock
                     for unit in batch:
                         unit.error = exc
