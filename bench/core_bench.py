@@ -6,13 +6,15 @@ audit log on and off; the latency of opening the 50 newest of a 100,000-message
 INBOX (sealed fields opened, the listing recorded); and the audit overhead ratios.
 Bounded: fixed message counts, a temporary data directory, no network.
 
-    python bench/core_bench.py [--messages 6000] [--inbox 100000] [--pages 400] [--trials 5]
+    python bench/core_bench.py [--rounds 30] [--chunk 200] [--inbox 100000] [--pages 400]
 """
 
 import argparse
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -20,6 +22,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
+from mailward.access import MailAccess
 from mailward.config import Settings
 from mailward.runtime import Runtime
 
@@ -41,30 +44,97 @@ def open_rt(root: Path, audit: bool) -> Runtime:
     return rt
 
 
-def deliver_rate(root: Path, audit: bool, count: int, threads: int) -> tuple[float, float]:
-    """Messages/s delivering `count` messages from `threads` threads into a fresh
-    store, and the CPU busy share (user+sys over wall time and all cores)."""
-    rt = open_rt(root, audit)
-    raws = [message(i) for i in range(min(count, 500))]
-    system = rt.system()
-    for raw in raws[:50]:  # warm caches and the first pages
-        system.deliver(["bench@example.test"], raw)
-    per = count // threads
+def deliver_interleaved(
+    base: Path, threads: int, rounds: int, chunk: int
+) -> dict[bool, tuple[float, float, list[float]]]:
+    """Messages/s delivering from `threads` threads into two stores open side by
+    side, audit on and audit off, alternating in rounds of `chunk` messages.
 
-    def work(k: int) -> None:
-        for i in range(per):
-            system.deliver(["bench@example.test"], raws[(k * per + i) % len(raws)])
+    This machine's CPU speed drifts by tens of percent over seconds (a shared
+    host); rounds a fraction of a second long, alternated, expose both stores to
+    the same drift. Returns, per setting: total rate, CPU busy share (user+sys
+    over wall time and all cores), and each round's rate.
+    """
+    rts = {audit: open_rt(base / f"deliver-{threads}-{audit}", audit) for audit in (True, False)}
+    raws = [message(i) for i in range(500)]
+    for rt in rts.values():
+        for raw in raws[:50]:  # warm caches and the first pages
+            rt.system().deliver(["bench@example.test"], raw)
+    per = chunk // threads
+    spent = {True: 0.0, False: 0.0}
+    cpu = {True: 0.0, False: 0.0}
+    per_round: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for audit in (True, False) if r % 2 == 0 else (False, True):
+            system = rts[audit].system()
 
-    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    cpu0, start = os.times(), time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed, cpu1 = time.perf_counter() - start, os.times()
-    rt.close()
-    busy = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / elapsed / (os.cpu_count() or 1)
-    return per * threads / elapsed, busy
+            def work(k: int, system: MailAccess = system, r: int = r) -> None:
+                for i in range(per):
+                    system.deliver(["bench@example.test"], raws[(r * chunk + k * per + i) % 500])
+
+            workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+            cpu0, start = os.times(), time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            elapsed, cpu1 = time.perf_counter() - start, os.times()
+            spent[audit] += elapsed
+            cpu[audit] += cpu1.user - cpu0.user + cpu1.system - cpu0.system
+            per_round[audit].append(per * threads / elapsed)
+    for rt in rts.values():
+        rt.close()
+    total = per * threads * rounds
+    cores = os.cpu_count() or 1
+    return {
+        audit: (total / spent[audit], cpu[audit] / spent[audit] / cores, per_round[audit])
+        for audit in (True, False)
+    }
+
+
+def instructions_per_delivery(audit: bool, count: int = 400) -> float | None:
+    """User-space instructions per delivery (one thread) counted by callgrind:
+    repeatable where wall time is not. None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    totals = []
+    for n in (0, count):
+        out = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--child-deliver",
+                "on" if audit else "off",
+                str(n),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stderr
+        match = re.search(r"refs:\s+([\d,]+)", out)
+        if match is None:
+            return None
+        totals.append(int(match.group(1).replace(",", "")))
+    return (totals[1] - totals[0]) / count
+
+
+def child_deliver(audit: bool, count: int) -> None:
+    """Deliver `count` messages on one thread (run under callgrind)."""
+    base = Path(tempfile.mkdtemp(prefix="mailward-bench-"))
+    try:
+        rt = open_rt(base, audit)
+        raws = [message(i) for i in range(100)]
+        system = rt.system()
+        for raw in raws[:20]:
+            system.deliver(["bench@example.test"], raw)
+        for i in range(count):
+            system.deliver(["bench@example.test"], raws[i % 100])
+        rt.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def baseline_maildir_rate(root: Path, count: int) -> float:
@@ -115,17 +185,25 @@ def populate(rt: Runtime, count: int) -> None:
     print(file=sys.stderr)
 
 
-def page_latency(rt: Runtime, pages: int) -> tuple[float, float]:
+def page_latency(rt: Runtime, pages: int) -> dict[bool, tuple[float, float]]:
+    """p50/p99 ms of the inbox page with the audit on and off, sample by sample
+    alternating (the same drift for both)."""
     principal = rt.logins.login("bench@example.test", "bench-password")
     door = rt.access(principal)
-    samples = []
-    for _ in range(pages):
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(2 * pages):
+        audit = i % 2 == 0
+        rt.services.audit.enabled = audit
         start = time.perf_counter()
         page = door.list_messages("INBOX", limit=50)
-        samples.append(time.perf_counter() - start)
+        samples[audit].append(time.perf_counter() - start)
         assert len(page.items) == 50 and page.items[0].subject
-    samples.sort()
-    return statistics.median(samples) * 1e3, samples[int(len(samples) * 0.99) - 1] * 1e3
+    rt.services.audit.enabled = True
+    out = {}
+    for audit, xs in samples.items():
+        xs.sort()
+        out[audit] = (statistics.median(xs) * 1e3, xs[int(len(xs) * 0.99) - 1] * 1e3)
+    return out
 
 
 def page_rate(rt: Runtime, threads: int, seconds: float) -> float:
@@ -151,16 +229,21 @@ def page_rate(rt: Runtime, threads: int, seconds: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--messages", type=int, default=6000)
+    ap.add_argument("--rounds", type=int, default=30, help="alternating rounds per setting")
+    ap.add_argument("--chunk", type=int, default=200, help="messages per round")
     ap.add_argument("--inbox", type=int, default=100_000)
     ap.add_argument("--pages", type=int, default=400)
-    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind count")
     ap.add_argument("--dir", default=None, help="where to put the temporary data")
+    ap.add_argument("--child-deliver", nargs=2, metavar=("AUDIT", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_deliver:
+        child_deliver(args.child_deliver[0] == "on", int(args.child_deliver[1]))
+        return
     base = Path(tempfile.mkdtemp(prefix="mailward-bench-", dir=args.dir))
     try:
         print(f"cores: {os.cpu_count()}, messages: 4 KB, durable (fsync) deliveries")
-        base_rate = baseline_maildir_rate(base / "maildir", min(args.messages, 3000))
+        base_rate = baseline_maildir_rate(base / "maildir", 3000)
         shutil.rmtree(base / "maildir")
         print(
             f"baseline, Maildir file per message with fsync (no crypto, no index, no audit), "
@@ -168,22 +251,17 @@ def main() -> None:
         )
         rates: dict[tuple[int, bool], float] = {}
         for threads in (1, 4, 8):
-            # Audit on and off alternate, so drift in the machine hits both alike.
-            trials: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-            for trial in range(args.trials):
-                for audit in (True, False):
-                    root = base / f"deliver-{threads}-{audit}-{trial}"
-                    trials[audit].append(deliver_rate(root, audit, args.messages, threads))
-                    shutil.rmtree(root)
+            result = deliver_interleaved(base, threads, args.rounds, args.chunk)
             for audit in (True, False):
-                runs = trials[audit]
-                rate, busy = sorted(runs)[len(runs) // 2]
+                rate, busy, rounds = result[audit]
                 rates[threads, audit] = rate
-                label = "on " if audit else "off"
+                rounds.sort()
                 print(
-                    f"deliver, {threads} thread(s), audit {label}: {rate:8.0f} msg/s "
-                    f"(median of {args.trials}; runs {', '.join(f'{r:.0f}' for r, _ in runs)}; "
-                    f"CPU busy {busy * 100:.0f} %)"
+                    f"deliver, {threads} thread(s), audit {'on ' if audit else 'off'}: "
+                    f"{rate:8.0f} msg/s ({args.rounds} alternating rounds of {args.chunk};"
+                    f" round rates p10 {rounds[len(rounds) // 10]:.0f}"
+                    f" p50 {rounds[len(rounds) // 2]:.0f}"
+                    f" p90 {rounds[len(rounds) * 9 // 10]:.0f}; CPU busy {busy * 100:.0f} %)"
                 )
         for threads in (1, 8):
             print(
@@ -196,24 +274,33 @@ def main() -> None:
                 f"audit overhead on delivery, {threads} thread(s): {(ratio - 1) * 100:+.1f} %"
                 f" (rate off/on = {ratio:.3f})"
             )
+        if not args.no_instructions:
+            on, off = instructions_per_delivery(True), instructions_per_delivery(False)
+            if on is not None and off is not None:
+                print(
+                    f"instructions per delivery (callgrind, 1 thread): audit on {on / 1e3:.0f}k,"
+                    f" off {off / 1e3:.0f}k; overhead {(on / off - 1) * 100:+.1f} %"
+                )
 
         rt = open_rt(base / "inbox", True)
         populate(rt, args.inbox)
-        p50, p99 = page_latency(rt, args.pages)
+        lat = page_latency(rt, args.pages)
+        for audit in (True, False):
+            p50, p99 = lat[audit]
+            print(
+                f"inbox page (50 newest of {args.inbox:,}), audit {'on ' if audit else 'off'}:"
+                f" p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+            )
         print(
-            f"inbox page (50 newest of {args.inbox:,}), audit on : p50 {p50:.2f} ms, "
-            f"p99 {p99:.2f} ms"
+            "audit overhead on one inbox page (latency): "
+            f"p50 {(lat[True][0] / lat[False][0] - 1) * 100:+.1f} %"
         )
-        rt.services.audit.enabled = False
-        q50, q99 = page_latency(rt, args.pages)
-        print(
-            f"inbox page (50 newest of {args.inbox:,}), audit off: p50 {q50:.2f} ms, "
-            f"p99 {q99:.2f} ms"
-        )
-        print(f"audit overhead on one inbox page (latency): p50 {(p50 / q50 - 1) * 100:+.1f} %")
-        rates_off = page_rate(rt, 8, 5.0)
+        slices: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(10):  # half-second slices, alternating
+            rt.services.audit.enabled = i % 2 == 0
+            slices[i % 2 == 0].append(page_rate(rt, 8, 0.5))
         rt.services.audit.enabled = True
-        rates_on = page_rate(rt, 8, 5.0)
+        rates_on, rates_off = statistics.mean(slices[True]), statistics.mean(slices[False])
         print(
             f"inbox pages/s with 8 concurrent readers: audit on {rates_on:.0f}, "
             f"off {rates_off:.0f}; overhead {(rates_off / rates_on - 1) * 100:+.1f} %"

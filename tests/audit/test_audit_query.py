@@ -2,8 +2,8 @@
 
 import time
 
-from mailward.audit.query import all_records, first_pos_at, records_between, records_for_owner
-from support import World
+from mailward.audit.query import accesses_by_others, all_records, first_pos_at, records_between
+from support import DOMAIN, World
 
 
 def test_window_query_matches_a_full_scan(world: World) -> None:
@@ -23,9 +23,29 @@ def test_window_query_matches_a_full_scan(world: World) -> None:
     assert list(records_between(world.rt.db, stamps[-1] + 1, stamps[-1] + 10)) == []
 
 
-def test_records_for_owner_are_only_that_owners(world: World) -> None:
+def test_accesses_by_others_list_only_other_actors_on_that_owners_mail(world: World) -> None:
+    import sqlite3
+
     world.deliver("alice", "a")
     world.deliver("bob", "b")
+    world.door("alice").list_messages()  # the owner's own read: not listed
+    grant = world.rt.delegation(world.users["alice"]).grant("INBOX", f"bob@{DOMAIN}")
+    world.rt.delegation(world.users["bob"]).list_messages(grant.id)
     alice = world.users["alice"].account_id
-    mine = records_for_owner(world.rt.db, alice)
-    assert mine and all(r.owner_account == alice for r in mine)
+    bob = world.users["bob"].account_id
+    others = accesses_by_others(world.rt.db, alice)
+    assert any(r.actor_account == bob and r.action == "list" for r in others)
+    assert all(r.owner_account == alice and r.actor_account != alice for r in others)
+    assert all(r.action != "deliver" for r in others)
+    plan = (
+        sqlite3.connect(world.rt.db.path)
+        .execute(
+            "EXPLAIN QUERY PLAN SELECT pos FROM audit_log WHERE others_owner = ? AND pos < ?"
+            " ORDER BY pos DESC LIMIT 5",
+            (alice, 2**62),
+        )
+        .fetchall()
+    )
+    assert "audit_by_others" in str(plan)
+    newest = others[0].pos
+    assert all(r.pos < newest for r in accesses_by_others(world.rt.db, alice, before_pos=newest))

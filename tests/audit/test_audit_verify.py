@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mailward.audit import StoredRecord
+from mailward.audit.query import all_records
+from mailward.audit.record import encode, record_hash
 from mailward.cli import main
 from mailward.runtime import Runtime
 from support import DOMAIN, World, build_world, make_message
@@ -18,6 +21,34 @@ def _tamper(rt: Runtime, *statements: str) -> None:
     conn.execute("DROP TRIGGER audit_no_delete")
     for s in statements:
         conn.execute(s)
+    conn.commit()
+    conn.close()
+
+
+def _body(r: StoredRecord, **changes: str) -> bytes:
+    """The body of `r` with some fields changed (not re-hashed)."""
+    f = {k: getattr(r, k) for k in StoredRecord.__slots__}  # type: ignore[attr-defined]
+    f.update(changes)
+    return encode(
+        int(f["seq"]),
+        int(f["at_us"]),
+        [f[k] for k in ("actor_account", "actor_session", "protocol", "remote")]
+        + [f["owner_account"], f["mailbox"]],
+        " ".join(f["items"]),
+        f["unread"],
+        [f["part"], f["action"], f["outcome"], f["detail"]],
+        f["prev_hash"],
+    )
+
+
+def _record(rt: Runtime, pos: int) -> StoredRecord:
+    return next(r for r in all_records(rt.db) if r.pos == pos)
+
+
+def _set_body(rt: Runtime, pos: int, body: bytes) -> None:
+    conn = sqlite3.connect(rt.db.path)
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("UPDATE audit_log SET body = ? WHERE pos = ?", (body, pos))
     conn.commit()
     conn.close()
 
@@ -42,30 +73,48 @@ def test_intact_chain_verifies(logged: World) -> None:
 
 def test_database_refuses_update_and_delete(logged: World) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="append-only"), logged.rt.db.write() as c:
-        c.execute("UPDATE audit_log SET part = 'x' WHERE seq = 3")
+        c.execute("UPDATE audit_log SET body = x'00' WHERE pos = 3")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"), logged.rt.db.write() as c:
-        c.execute("DELETE FROM audit_log WHERE seq = 3")
+        c.execute("DELETE FROM audit_log WHERE pos = 3")
 
 
 def test_edited_record_is_named(logged: World) -> None:
-    _tamper(logged.rt, "UPDATE audit_log SET part = 'subject' WHERE seq = 5")
+    _set_body(logged.rt, 5, _body(_record(logged.rt, 5), part="subject"))
     problem = logged.rt.verify_audit().problem
     assert problem is not None
     assert (problem.kind, problem.seq) == ("edited", 5)
 
 
+def test_malformed_body_is_named_as_edited(logged: World) -> None:
+    _set_body(logged.rt, 5, b"not a record")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("edited", 5)
+    assert "malformed" in problem.message
+
+
+def test_edited_lookup_column_is_named(logged: World) -> None:
+    """Hiding a record from "access to my mailbox" by clearing its index copy."""
+    grant = logged.rt.delegation(logged.users["alice"]).grant("INBOX", f"bob@{DOMAIN}")
+    logged.rt.delegation(logged.users["bob"]).list_messages(grant.id)
+    last = logged.rt.verify_audit().last_seq
+    assert _record(logged.rt, last).actor_account == logged.users["bob"].account_id
+    _tamper(logged.rt, f"UPDATE audit_log SET others_owner = NULL WHERE pos = {last}")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == ("edited", last)
+    assert "lookup columns" in problem.message
+
+
 def test_deleted_record_is_named(logged: World) -> None:
-    _tamper(logged.rt, "DELETE FROM audit_log WHERE seq = 6")
+    _tamper(logged.rt, "DELETE FROM audit_log WHERE pos = 6")
     problem = logged.rt.verify_audit().problem
     assert problem is not None
     assert (problem.kind, problem.seq) == ("deleted", 6)
 
 
 def test_swapped_records_are_named(logged: World) -> None:
-    cols = (
-        "seq, at_us, actor_account, actor_session, protocol, remote, owner_account, mailbox,"
-        " items, unread, part, action, outcome, detail, prev_hash, hash"
-    )
+    cols = "at_us, others_owner, body, hash"
     _tamper(
         logged.rt,
         f"CREATE TEMP TABLE swap AS SELECT pos, {cols} FROM audit_log WHERE pos IN (7, 8)",
@@ -82,7 +131,7 @@ def test_swapped_records_are_named(logged: World) -> None:
 
 def test_truncated_tail_is_caught_by_the_signed_head(logged: World) -> None:
     last = logged.rt.verify_audit().last_seq
-    _tamper(logged.rt, f"DELETE FROM audit_log WHERE seq > {last - 3}")
+    _tamper(logged.rt, f"DELETE FROM audit_log WHERE pos > {last - 3}")
     result = logged.rt.verify_audit()
     assert result.problem is not None
     assert (result.problem.kind, result.problem.seq) == ("truncated", last - 2)
@@ -91,30 +140,18 @@ def test_truncated_tail_is_caught_by_the_signed_head(logged: World) -> None:
 
 def test_recomputed_chain_is_caught_by_the_signed_head(logged: World) -> None:
     """An attacker who edits a record and recomputes every hash after it still fails."""
-    from mailward.audit.query import all_records
-    from mailward.audit.record import record_hash
-
     rows = list(all_records(logged.rt.db))
-    _tamper(logged.rt, "UPDATE audit_log SET part = 'subject' WHERE seq = 4")
     conn = sqlite3.connect(logged.rt.db.path)
+    conn.execute("DROP TRIGGER audit_no_update")
     prev = rows[2].hash
     for r in rows[3:]:
-        part = "subject" if r.seq == 4 else r.part
-        digest = record_hash(
-            r.seq,
-            r.at_us,
-            (r.actor_account, r.actor_session, r.protocol, r.remote, r.owner_account, r.mailbox),
-            r.items,
-            r.unread,
-            (part, r.action, r.outcome, r.detail),
-            prev,
-        )
-        conn.execute(
-            "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE pos = ?", (prev, digest, r.pos)
-        )
+        body = _body(r, part="subject" if r.seq == 4 else r.part, prev_hash=prev)  # type: ignore[arg-type]
+        digest = record_hash(body)
+        conn.execute("UPDATE audit_log SET body = ?, hash = ? WHERE pos = ?", (body, digest, r.pos))
         prev = digest
     conn.commit()
     conn.close()
+    assert logged.rt.verify_audit().problem is not None
     problem = logged.rt.verify_audit().problem
     assert problem is not None
     assert problem.kind == "head"
@@ -122,7 +159,7 @@ def test_recomputed_chain_is_caught_by_the_signed_head(logged: World) -> None:
 
 def test_writer_never_moves_the_head_past_a_truncation(logged: World) -> None:
     last = logged.rt.verify_audit().last_seq
-    _tamper(logged.rt, f"DELETE FROM audit_log WHERE seq > {last - 2}")
+    _tamper(logged.rt, f"DELETE FROM audit_log WHERE pos > {last - 2}")
     logged.deliver("alice", "after the truncation")  # appends continue...
     assert logged.rt.services.audit.broken is not None
     problem = logged.rt.verify_audit().problem  # ...but the head still names the old tail
@@ -139,7 +176,7 @@ def test_cli_verify_exit_codes(logged: World, capsys: pytest.CaptureFixture[str]
     assert main(["--data", data, "audit", "verify"]) == 0
     assert "intact" in capsys.readouterr().out
     rt = Runtime.open(logged.rt.settings)
-    _tamper(rt, "DELETE FROM audit_log WHERE seq = 2")
+    _tamper(rt, "DELETE FROM audit_log WHERE pos = 2")
     rt.close()
     assert main(["--data", data, "audit", "verify"]) != 0
     assert "record 2 deleted" in capsys.readouterr().err
@@ -212,7 +249,6 @@ def test_two_writers_on_one_log_interleave_into_one_chain(tmp_path: Path) -> Non
 
 def test_nul_in_a_field_is_stored_replaced_and_the_chain_holds(tmp_path: Path) -> None:
     from mailward.audit import AuditRecord
-    from mailward.audit.query import all_records
 
     w = build_world(tmp_path / "data")
     rec = AuditRecord(

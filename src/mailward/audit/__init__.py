@@ -12,7 +12,7 @@ Invariants:
   zero bytes.
 - A record is appended in the same transaction as the change it describes, and a
   read's record commits (fsync) before the data is returned.
-- After every commit the head (last seq and hash) is written, HMAC-signed with a
+- After every commit the head (last seq and hash) is written, MAC-signed (keyed BLAKE2b) with a
   key the database does not hold, to a file beside the database: a truncated tail,
   or a chain recomputed after tampering, no longer matches it.
 - The database refuses UPDATE and DELETE on the log (triggers).

@@ -1,8 +1,9 @@
 """The signed head: the last record's seq and hash, kept outside the database.
 
-The head is HMAC-SHA256-signed with a key the database does not hold (a service
-key wrapped by the master key), so deleting the tail of the log, or recomputing the
-chain after editing it, is caught by comparing the log with its head.
+The head is signed (keyed BLAKE2b, RFC 7693's MAC mode, 256-bit tag) with a key
+the database does not hold (a service key wrapped by the master key), so deleting
+the tail of the log, or recomputing the chain after editing it, is caught by
+comparing the log with its head.
 
 File layout: two fixed-size slots written in turn with pwrite (no rename, cheap
 enough to do after every commit). A write torn by a crash spoils at most one slot;
@@ -10,6 +11,7 @@ the reader takes the valid slot with the highest seq, which may lag the log but
 never leads it.
 """
 
+import hashlib
 import hmac
 import json
 import mmap
@@ -32,8 +34,11 @@ class HeadError(Exception):
 
 
 def _mac(key: bytes, seq: int, digest: bytes, at_us: int) -> str:
-    msg = f"mailward-audit-head/v1|{seq}|{digest.hex()}|{at_us}".encode()
-    return hmac.digest(key, msg, "sha256").hex()
+    # Keyed BLAKE2b rather than HMAC-SHA256: the same strength, and it runs after
+    # every commit, where HMAC through OpenSSL cost four times as much (its
+    # algorithm lookup on each call).
+    msg = f"mailward-audit-head/v2|{seq}|{digest.hex()}|{at_us}".encode()
+    return hashlib.blake2b(msg, key=key, digest_size=32, person=b"mailward-head").hexdigest()
 
 
 def encode_slot(key: bytes, head: Head) -> bytes:

@@ -6,14 +6,20 @@ from mailward.audit.record import SELECT_COLUMNS, StoredRecord, from_row
 from mailward.db import Database
 
 
-def records_for_owner(db: Database, owner: str, limit: int = 200) -> list[StoredRecord]:
-    """The newest records about `owner`'s mail, newest first."""
+def accesses_by_others(
+    db: Database, owner: str, limit: int = 200, before_pos: int | None = None
+) -> list[StoredRecord]:
+    """What anyone other than `owner` did with `owner`'s mail (allowed or refused),
+    deliveries excepted; newest first, `limit` records before `before_pos`.
+
+    Served by the partial index on `others_owner`.
+    """
     rows = (
         db.read()
         .execute(
-            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE owner_account = ?"
+            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE others_owner = ? AND pos < ?"
             " ORDER BY pos DESC LIMIT ?",
-            (owner, limit),
+            (owner, before_pos if before_pos is not None else 2**62, limit),
         )
         .fetchall()
     )

@@ -1,9 +1,10 @@
 """Walking the chain: the first edited, deleted, reordered or missing record.
 
-Checks, in position order: each record's hash over its contents (edited), its
-sequence number against the one expected (deleted or reordered), its link to the
-previous record's hash (replaced), and at the end the signed head (truncated tail
-or recomputed chain).
+Checks, in position order: each record's hash over its stored body, and the row's
+lookup copies (time, "others" owner) against the body (edited); its sequence number
+against the one expected (deleted or reordered); its link to the previous record's
+hash (replaced); and at the end the signed head (truncated tail or recomputed
+chain).
 """
 
 from collections.abc import Callable
@@ -11,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailward.audit.head import HeadError, is_blank, read_head
-from mailward.audit.record import GENESIS_HASH, SELECT_COLUMNS, from_row, stored_hash
+from mailward.audit.record import (
+    GENESIS_HASH,
+    SELECT_COLUMNS,
+    MalformedRecord,
+    from_row,
+    others_owner,
+    record_hash,
+)
 from mailward.db import Database
 
 _CHUNK = 50_000
@@ -59,10 +67,11 @@ def verify_chain(
         if not rows:
             break
         for row in rows:
-            r = from_row(row)
             count += 1
-            if stored_hash(r) != r.hash:
-                return _fail(count, expected - 1, "edited", r.seq, f"record {r.seq} was edited")
+            edited = _edited(row)
+            if edited is not None:
+                return _fail(count, expected - 1, "edited", expected, edited)
+            r = from_row(row)
             if r.seq != expected:
                 return _fail(count, expected - 1, *_sequence_problem(db, r.seq, r.pos, expected))
             if r.prev_hash != prev:
@@ -110,6 +119,20 @@ def verify_chain(
     return VerifyResult(count, last, head.seq, None)
 
 
+def _edited(row: tuple[int, int, str | None, bytes, bytes]) -> str | None:
+    """Why the row at this position is not what was appended, or None."""
+    pos = row[0]
+    try:
+        r = from_row(row)
+    except MalformedRecord as exc:
+        return f"the record at position {pos} was edited (its body is malformed: {exc})"
+    if record_hash(r.body) != r.hash:
+        return f"record {r.seq} was edited"
+    if row[1] != r.at_us or row[2] != others_owner(r.owner_account, r.actor_account, r.action):
+        return f"record {r.seq} was edited (its lookup columns differ from its body)"
+    return None
+
+
 def _sequence_problem(db: Database, seq: int, pos: int, expected: int) -> tuple[str, int, str]:
     if seq < expected:
         return (
@@ -117,19 +140,28 @@ def _sequence_problem(db: Database, seq: int, pos: int, expected: int) -> tuple[
             seq,
             f"record {seq} appears at position {pos}, after record {expected - 1}",
         )
-    later = (
-        db.read()
-        .execute("SELECT pos FROM audit_log WHERE seq = ? AND pos > ?", (expected, pos))
-        .fetchone()
-    )
+    later = _position_of(db, expected, pos)
     if later is not None:
         return (
             "reordered",
             expected,
-            f"record {expected} appears at position {later[0]}, after record {seq}",
+            f"record {expected} appears at position {later}, after record {seq}",
         )
     missing = f"record {expected}" if seq == expected + 1 else f"records {expected}..{seq - 1}"
     return "deleted", expected, f"{missing} deleted (record {seq} follows record {expected - 1})"
+
+
+def _position_of(db: Database, seq: int, after: int) -> int | None:
+    """Where record `seq` lies after position `after` (a scan: failures only)."""
+    for row in db.read().execute(
+        f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos", (after,)
+    ):
+        try:
+            if from_row(row).seq == seq:
+                return int(row[0])
+        except MalformedRecord:
+            continue
+    return None
 
 
 def _fail(count: int, last: int, kind: str, seq: int, message: str) -> VerifyResult:

@@ -7,7 +7,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailward.audit.head import Head, HeadError, HeadFile, read_head
-from mailward.audit.record import GENESIS_HASH, AuditRecord, clean, record_hash
+from mailward.audit.record import (
+    GENESIS_HASH,
+    SELECT_COLUMNS,
+    AuditRecord,
+    MalformedRecord,
+    clean,
+    encode,
+    from_row,
+    others_owner,
+    record_hash,
+)
 from mailward.db import Database, apply_migrations, load_migrations
 
 # The head file is replaced after every commit; it is fsynced at most this often
@@ -68,19 +78,17 @@ class AuditLog:
                 r.mailbox,
             )
             tail: tuple[str, ...] = (r.part, r.action, r.outcome, r.detail)
-            items = r.items
+            items = " ".join(r.items)
             try:
-                digest = record_hash(seq, at_us, fields, items, unread, tail, prev)
+                body = encode(seq, at_us, fields, items, unread, tail, prev)
             except ValueError:  # a NUL from outside (a client's string): store it replaced
                 fields, tail = tuple(map(clean, fields)), tuple(map(clean, tail))
-                items = tuple(map(clean, items))
-                digest = record_hash(seq, at_us, fields, items, unread, tail, prev)
+                body = encode(seq, at_us, fields, clean(items), unread, tail, prev)
+            digest = record_hash(body)
             conn.execute(
-                "INSERT INTO audit_log (pos, seq, at_us, actor_account, actor_session,"
-                " protocol, remote, owner_account, mailbox, items, unread, part, action,"
-                " outcome, detail, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, seq, at_us, *fields, " ".join(items), unread, *tail, prev, digest),
+                "INSERT INTO audit_log (pos, at_us, others_owner, body, hash)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (seq, at_us, others_owner(fields[4], fields[0], tail[1]), body, digest),
             )
             prev = digest
             seqs.append(seq)
@@ -95,9 +103,16 @@ class AuditLog:
         if cached is not None and cached[0] == self.db.epoch:
             return cached[1], cached[2], cached[3]
         row = conn.execute(
-            "SELECT seq, hash, at_us FROM audit_log ORDER BY pos DESC LIMIT 1"
+            f"SELECT {SELECT_COLUMNS} FROM audit_log ORDER BY pos DESC LIMIT 1"
         ).fetchone()
-        return (int(row[0]), bytes(row[1]), int(row[2])) if row else (0, GENESIS_HASH, 0)
+        if row is None:
+            return 0, GENESIS_HASH, 0
+        try:
+            last = from_row(row)
+        except MalformedRecord:  # tampered with: keep appending (evidence), say so
+            self.broken = f"the last record (position {row[0]}) is malformed"
+            return int(row[0]), bytes(row[4]), int(row[1])
+        return last.seq, last.hash, last.at_us
 
     def _prepare_head(self, conn: sqlite3.Connection) -> Callable[[], None] | None:
         """Inside the committing transaction: the new tip, and whether the log still
@@ -120,9 +135,9 @@ class AuditLog:
             # Only another connection can remove or change a record (this one is
             # refused by the triggers), and that changes the epoch.
             check = conn.execute(
-                "SELECT seq, hash FROM audit_log WHERE pos = ?", (signed.seq,)
+                "SELECT hash FROM audit_log WHERE pos = ?", (signed.seq,)
             ).fetchone()
-            if check is None or check[0] != signed.seq or bytes(check[1]) != signed.hash:
+            if check is None or bytes(check[0]) != signed.hash:
                 self.broken = f"record {signed.seq} named by the signed head is missing or changed"
                 return None
             self._checked_epoch = self.db.epoch

@@ -9,7 +9,7 @@ the WAL) before it returns, so a mail change and the audit record describing it
 land together or not at all.
 """
 
-from mailward.db.migrate import Migration, apply_migrations, load_migrations
+from mailward.db.migrate import IncompatibleSchema, Migration, apply_migrations, load_migrations
 from mailward.db.sqlite import Database
 
-__all__ = ["Database", "Migration", "apply_migrations", "load_migrations"]
+__all__ = ["Database", "IncompatibleSchema", "Migration", "apply_migrations", "load_migrations"]

@@ -10,9 +10,14 @@ import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 
+from mailward.core.errors import IntegrityError
 from mailward.db.sqlite import Database
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class IncompatibleSchema(IntegrityError):
+    """The database was migrated by a build whose migrations differ from ours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,19 @@ def apply_migrations(db: Database, migrations: list[Migration]) -> list[Migratio
             " applied_at TEXT NOT NULL DEFAULT (datetime('now')),"
             " PRIMARY KEY (component, version))"
         )
-        done = {(c, v) for c, v in conn.execute("SELECT component, version FROM schema_migrations")}
+        done = {
+            (c, v): name
+            for c, v, name in conn.execute("SELECT component, version, name FROM schema_migrations")
+        }
         applied = []
         for m in migrations:
             if (m.component, m.version) in done:
+                if done[(m.component, m.version)] != m.name:
+                    raise IncompatibleSchema(
+                        f"{m.component} migration {m.version} was applied as"
+                        f" {done[(m.component, m.version)]}, but this version ships {m.name}:"
+                        " the data directory was made by an incompatible (pre-release) build"
+                    )
                 continue
             for statement in _statements(m.sql):
                 conn.execute(statement)
