@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from mailward.access import MailAccess
 from mailward.config import Settings
@@ -31,8 +32,8 @@ def make_message(
     return msg.as_bytes()
 
 
-def open_runtime(data: Path) -> Runtime:
-    return Runtime.open(Settings(data=data, fast_hashing=True))
+def open_runtime(data: Path, **settings: Any) -> Runtime:
+    return Runtime.open(Settings(data=data, fast_hashing=True, **settings))
 
 
 @dataclass
@@ -49,8 +50,10 @@ class World:
         return ids[address]
 
 
-def build_world(data: Path, names: tuple[str, ...] = ("alice", "bob", "carol")) -> World:
-    rt = open_runtime(data)
+def build_world(
+    data: Path, names: tuple[str, ...] = ("alice", "bob", "carol"), **settings: Any
+) -> World:
+    rt = open_runtime(data, **settings)
     rt.directory.add_domain(DOMAIN)
     users = {}
     for name in names:

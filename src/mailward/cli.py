@@ -1,11 +1,14 @@
 """The `mailward` command: parses arguments and calls the runtime. Nothing else."""
 
 import argparse
+import asyncio
+import contextlib
 import getpass
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -13,18 +16,23 @@ from rich.progress import Progress
 from rich.table import Table
 
 from mailward import demo
+from mailward.access import Unopenable
 from mailward.config import load_settings
-from mailward.core.errors import MailwardError
+from mailward.core.errors import MailwardError, NotFound
 from mailward.core.flags import Flags
 from mailward.core.principal import Protocol
 from mailward.runtime import Runtime
+from mailward.serve import serve
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 def _runtime(args: argparse.Namespace) -> Runtime:
-    return Runtime.open(load_settings({"data": args.data}))
+    flags = {"data": args.data}
+    for name in ("smtp", "submission"):
+        flags[name] = getattr(args, name, None)
+    return Runtime.open(load_settings(flags))
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -46,15 +54,13 @@ def _progress(label: str) -> tuple[Progress, Callable[[int, int], None]]:
 # -- commands ----------------------------------------------------------------------------
 
 
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    stop = False
-
-    def _stop(*_: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    # Until the event loop takes the signals over, SIGTERM stops like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     rt = _runtime(args)
     try:
         if args.demo:
@@ -66,23 +72,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 table.add_row(address, password)
             out.print(table)
         out.print(
-            "No network front-end is built yet (web, SMTP, IMAP and POP3 come in later "
-            "issues). Try:\n"
-            f"  echo alice-demo-pass | mailward --data {rt.settings.data} mail "
+            "Try:  swaks --server 127.0.0.1:2525 --to alice@example.test   (MX)\n"
+            f"      echo alice-demo-pass | mailward --data {rt.settings.data} mail "
             "--user alice@example.test --password-stdin list\n"
-            f"  mailward --data {rt.settings.data} audit verify\n"
-            "Serving maintenance (tombstone expiry); Ctrl-C stops."
+            "Ctrl-C stops."
         )
-        ticks = 0
-        while not stop:
-            if ticks % 60 == 0:
-                rt.purge_expired()
-            time.sleep(1)
-            ticks += 1
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(rt, lambda line: out.print(line, markup=False)))
         out.print("stopped")
         return 0
     finally:
         rt.close()
+
+
+def cmd_queue_list(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        entries = rt.relaying(Protocol.CLI).entries()
+        out.print(f"outbound queue: {len(entries)} entries", markup=False)
+        for q in entries:
+            if isinstance(q, Unopenable):
+                out.print(f"{q.id}  of {q.owner}: cannot be opened ({q.reason})", markup=False)
+                continue
+            out.print(
+                f"{q.id}  from {q.mail_from}  queued {_when(q.created_us)}  {q.size} bytes"
+                f"  attempts {q.attempts}  next {_when(q.next_attempt_us)}",
+                markup=False,
+            )
+            for r in q.recipients:
+                out.print(f"    {r.address}  {r.status.value}  {r.detail}".rstrip(), markup=False)
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_queue_flush(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        count = rt.relaying(Protocol.CLI).flush(time.time_ns() // 1000)
+        relay = rt.relay()
+        with _progress("relaying")[0]:
+            attempted = relay.run_once()
+        out.print(f"{count} entries made due; {attempted} attempted now")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_queue_delete(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        door = rt.relaying(Protocol.CLI)
+        for q in door.entries():
+            if q.id == args.id:
+                door.delete(q.owner, q.id)
+                out.print(f"deleted {q.id}")
+                return 0
+        raise NotFound(f"no queue entry {args.id}")
+    finally:
+        rt.close()
+
+
+def _when(us: int) -> str:
+    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def cmd_domain_add(args: argparse.Namespace) -> int:
@@ -261,7 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the service", parents=[common])
     s.add_argument("--demo", action="store_true", help="create demo domain, users and mail")
+    s.add_argument("--smtp", help="inbound (MX) listener HOST:PORT or off (default 127.0.0.1:2525)")
+    s.add_argument("--submission", help="submission listener HOST:PORT or off (default :2587)")
     s.set_defaults(func=cmd_serve)
+
+    queue = sub.add_parser("queue", help="the outbound queue").add_subparsers(
+        dest="sub", required=True
+    )
+    queue.add_parser("list", parents=[common], help="entries and their recipients").set_defaults(
+        func=cmd_queue_list
+    )
+    queue.add_parser("flush", parents=[common], help="attempt every entry now").set_defaults(
+        func=cmd_queue_flush
+    )
+    qd = queue.add_parser("delete", parents=[common], help="drop an entry (no bounce)")
+    qd.add_argument("id")
+    qd.set_defaults(func=cmd_queue_delete)
 
     domain = sub.add_parser("domain", help="local domains").add_subparsers(
         dest="sub", required=True

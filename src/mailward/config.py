@@ -5,6 +5,7 @@ top-level keys named like the fields below.
 """
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,17 @@ class Settings:
         retention_days: how long tombstones of expunged items are kept.
         audit: record accesses (off only for benchmarks measuring its cost).
         fast_hashing: cheap argon2 parameters, for tests and demo data only.
+        smtp, submission: listener addresses "HOST:PORT", or "off".
+        hostname: this service's name in greetings and Received: fields
+            ("" = the machine's).
+        max_message_bytes: the largest message accepted (announced as SIZE).
+        tls_cert_file, tls_key_file: the listeners' certificate; default: a
+            self-signed one made on first run in `<data>/tls/`.
+        smarthost: "HOST:PORT" that relays mail for foreign domains ("" = none:
+            such mail waits in the queue).
+        queue_retry_s: the first retry delay; it doubles after each temporary
+            failure, up to an hour.
+        queue_lifetime_s: how long a message is retried before it bounces.
     """
 
     data: Path = Path("mailward-data")
@@ -30,10 +42,44 @@ class Settings:
     retention_days: float = 30.0
     audit: bool = True
     fast_hashing: bool = False
+    smtp: str = "127.0.0.1:2525"
+    submission: str = "127.0.0.1:2587"
+    hostname: str = ""
+    max_message_bytes: int = 25 * 1024 * 1024
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    smarthost: str = ""
+    queue_retry_s: float = 300.0
+    queue_lifetime_s: float = 5 * 86400.0
 
     @property
     def master_key_path(self) -> Path:
         return self.master_key_file or self.data / "master.key"
+
+    @property
+    def tls_paths(self) -> tuple[Path, Path]:
+        return (
+            self.tls_cert_file or self.data / "tls" / "cert.pem",
+            self.tls_key_file or self.data / "tls" / "key.pem",
+        )
+
+    @property
+    def server_name(self) -> str:
+        return self.hostname or socket.getfqdn()
+
+
+def listen_address(value: str) -> tuple[str, int] | None:
+    """ "HOST:PORT" -> (host, port); "off" -> None.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    if value.strip().lower() == "off":
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidInput(f"listener address must be HOST:PORT or off, not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _bool(raw: Any) -> bool:
@@ -48,6 +94,15 @@ _READERS: dict[str, Any] = {
     "retention_days": float,
     "audit": _bool,
     "fast_hashing": _bool,
+    "smtp": str,
+    "submission": str,
+    "hostname": str,
+    "max_message_bytes": int,
+    "tls_cert_file": lambda v: Path(str(v)),
+    "tls_key_file": lambda v: Path(str(v)),
+    "smarthost": str,
+    "queue_retry_s": float,
+    "queue_lifetime_s": float,
 }
 
 
@@ -75,4 +130,11 @@ def load_settings(
                 except (TypeError, ValueError):
                     raise InvalidInput(f"setting {name}: cannot read {source[key]!r}") from None
                 break
-    return Settings(**values)
+    settings = Settings(**values)
+    for name in ("smtp", "submission"):
+        listen_address(getattr(settings, name))  # fail at start, with the setting named
+    if settings.smarthost:
+        listen_address(settings.smarthost)
+    if settings.max_message_bytes < 1024:
+        raise InvalidInput("max_message_bytes must be at least 1024")
+    return settings

@@ -4,18 +4,21 @@ Everything that needs wiring is wired here and nowhere else; front-ends (when th
 exist) receive a Runtime and ask it for a MailAccess bound to a Principal.
 """
 
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailward.access import Delegation, MailAccess, Services
+from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import Directory, Logins, Passwords
-from mailward.config import Settings
-from mailward.core.principal import Principal
-from mailward.crypto import Keyring, load_or_create_master_key
+from mailward.config import Settings, listen_address
+from mailward.core.principal import Principal, Protocol
+from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
 from mailward.db import Database
+from mailward.outbound.relay import Relay, RelayPolicy
+from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
 
 AUDIT_HEAD_KEY = "audit-head"
@@ -70,8 +73,42 @@ class Runtime:
     def delegation(self, principal: Principal) -> Delegation:
         return Delegation(principal, self.services)
 
-    def system(self) -> MailAccess:
-        return MailAccess(Principal.system(), self.services)
+    def system(self, protocol: Protocol = Protocol.SYSTEM, remote: str = "") -> MailAccess:
+        return MailAccess(Principal.system(protocol, remote), self.services)
+
+    def relaying(self, protocol: Protocol = Protocol.SMTP) -> Relaying:
+        """The system's door to the outbound queue."""
+        return Relaying(Principal.system(protocol), self.services)
+
+    def relay(self) -> Relay:
+        """The outbound worker, per the settings (not started)."""
+        s = self.settings
+        policy = RelayPolicy(
+            smarthost=listen_address(s.smarthost) if s.smarthost else None,
+            retry_s=s.queue_retry_s,
+            lifetime_s=s.queue_lifetime_s,
+            hostname=s.server_name,
+        )
+        return Relay(self.relaying(), policy)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The listeners' TLS context; a self-signed certificate is made on first run
+        unless one is configured."""
+        cert, key = self.settings.tls_paths
+        if self.settings.tls_cert_file is None:
+            ensure_certificate(cert, key, self.settings.server_name)
+        return server_context(cert, key)
+
+    def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:
+        return SmtpBackend(
+            system_door=self.system,
+            door=self.access,
+            logins=self.logins,
+            hostname=self.settings.server_name,
+            max_message_bytes=self.settings.max_message_bytes,
+            tls=self.tls_context(),
+            queued=queued,
+        )
 
     def verify_audit(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
         return verify_chain(

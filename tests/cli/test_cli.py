@@ -96,7 +96,19 @@ def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
 
     data = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--demo"],
+        [
+            sys.executable,
+            "-m",
+            "mailward",
+            "serve",
+            "--data",
+            str(data),
+            "--demo",
+            "--smtp",
+            "127.0.0.1:0",
+            "--submission",
+            "127.0.0.1:0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -106,12 +118,13 @@ def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         seen = ""
         assert proc.stdout is not None
-        while "Ctrl-C" not in seen and time.monotonic() < deadline:
+        while "ready" not in seen and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             seen += line
         assert "alice@example.test" in seen and "alice-demo-pass" in seen
+        assert "listening smtp 127.0.0.1:" in seen and "listening submission 127.0.0.1:" in seen
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=10)
         assert proc.returncode == 0 and "stopped" in rest

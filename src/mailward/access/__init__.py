@@ -6,7 +6,9 @@ Layout: `mail.py` (MailAccess: mailboxes, listing, reading, flags, move, copy,
 delete, expunge, restore, append, deliver), `delegation.py` (explicit, recorded,
 revocable read grants between accounts), `services.py` (what the door stands on),
 `_sealing.py` (sealing new items; opening rows for the served principal only),
-`_recording.py` (audit records for a principal).
+`_recording.py` (audit records for a principal), `submitting.py` (sending as the
+principal: local delivery, Sent copy and outbound queue in one unit),
+`relaying.py` (the system's door to the outbound queue).
 
 Invariants:
 - every query is scoped to the principal's account id;
@@ -17,8 +19,23 @@ Invariants:
 - the audit record of an exposure is durable before the data is returned.
 """
 
+from mailward.access._queueing import QueuedMail, QueuedRecipient, RecipientStatus
 from mailward.access.delegation import Delegation, GrantInfo
 from mailward.access.mail import MailAccess
+from mailward.access.relaying import Relaying, Unopenable
 from mailward.access.services import DEFAULT_RETENTION_S, Services
+from mailward.access.submitting import Submitted
 
-__all__ = ["DEFAULT_RETENTION_S", "Delegation", "GrantInfo", "MailAccess", "Services"]
+__all__ = [
+    "DEFAULT_RETENTION_S",
+    "Delegation",
+    "GrantInfo",
+    "MailAccess",
+    "QueuedMail",
+    "QueuedRecipient",
+    "RecipientStatus",
+    "Relaying",
+    "Services",
+    "Submitted",
+    "Unopenable",
+]

@@ -2,9 +2,10 @@
 
 from mailward.access.changing import Changing
 from mailward.access.reading import Reading
+from mailward.access.submitting import Submitting
 
 
-class MailAccess(Reading, Changing):
+class MailAccess(Reading, Changing, Submitting):
     """The one door. Bound to one Principal at construction; no method takes an account.
 
     Every item and part handed out is recorded in the audit log (durably) before it

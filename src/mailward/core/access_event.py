@@ -17,6 +17,8 @@ class Action(StrEnum):
     DELIVER = "deliver"
     GRANT = "grant"
     REVOKE = "revoke"
+    QUEUE = "queue"  # a submitted message put in the outbound queue
+    RELAY = "relay"  # a queued message handed to the smarthost
 
 
 class Outcome(StrEnum):
@@ -33,6 +35,7 @@ class Part(StrEnum):
     BODY = "body"
     RAW = "raw"
     FLAGS = "flags"
+    ENVELOPE = "envelope"  # an outbound queue entry's sender and recipients
     NONE = "-"
 
 

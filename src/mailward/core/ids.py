@@ -16,6 +16,7 @@ MailboxId = NewType("MailboxId", str)
 MessageId = NewType("MessageId", str)
 SessionId = NewType("SessionId", str)
 GrantId = NewType("GrantId", str)
+QueueId = NewType("QueueId", str)
 
 SYSTEM_ACCOUNT = AccountId("system")
 
@@ -52,3 +53,8 @@ def new_session_id() -> SessionId:
 
 def new_grant_id() -> GrantId:
     return GrantId(_token("g", 12))
+
+
+def new_queue_id() -> QueueId:
+    """Time-ordered like message ids, with its own prefix."""
+    return QueueId(f"q{time.time_ns() // 1000:013x}{random_bytes(12).hex()}")

@@ -19,6 +19,7 @@ from mailward.store.rows import (
     MailboxRow,
     MessageRow,
     NewMessage,
+    QueueRow,
     SealedFields,
     TombstoneRow,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "MailboxRow",
     "MessageRow",
     "NewMessage",
+    "QueueRow",
     "SealedFields",
     "SqliteBlobStore",
     "SqliteStore",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
 from mailward.store.rows import (
     AccountRow,
     GrantRow,
@@ -20,6 +20,7 @@ from mailward.store.rows import (
     MailboxRow,
     MessageRow,
     NewMessage,
+    QueueRow,
     TombstoneRow,
 )
 
@@ -111,6 +112,29 @@ class MailStore(Protocol):
     def grants(self, account_id: AccountId) -> list[GrantRow]: ...
     def grants_to(self, grantee_id: AccountId) -> list[GrantRow]: ...
     def revoke_grant(self, account_id: AccountId, grant_id: GrantId) -> None: ...
+
+    # outbound queue
+    def enqueue(self, row: QueueRow) -> None: ...
+    def queued(self, account_id: AccountId, queue_id: QueueId) -> QueueRow | None: ...
+    def due_queue(self, now_us: int, limit: int) -> list[QueueRow]:
+        """Entries whose next attempt is at or before `now_us`, oldest first; the
+        scheduler's owner-less sweep (each row names its owner)."""
+
+    def all_queued(self) -> list[QueueRow]:
+        """Every entry (the operator's `queue list`), oldest first."""
+
+    def update_queued(
+        self,
+        account_id: AccountId,
+        queue_id: QueueId,
+        attempts: int,
+        next_attempt_us: int,
+        state: bytes,
+    ) -> None: ...
+    def reschedule_all(self, next_attempt_us: int) -> int:
+        """Make every entry due at `next_attempt_us` (queue flush); returns the count."""
+
+    def dequeue(self, account_id: AccountId, queue_id: QueueId) -> None: ...
 
 
 class BlobStore(Protocol):

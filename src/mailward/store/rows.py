@@ -6,7 +6,7 @@ it serves. Every row names the account it belongs to (`account_id`).
 
 from dataclasses import dataclass
 
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +111,16 @@ class LoginRow:
     client: str
     success: bool
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """An outbound queue entry; `state` is sealed by the sender's key."""
+
+    account_id: AccountId  # the sender
+    id: QueueId
+    created_us: int
+    size: int
+    attempts: int
+    next_attempt_us: int
+    state: bytes

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mailward.core.errors import Conflict, NotFound
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
 from mailward.db import Database, apply_migrations, load_migrations
 from mailward.store.rows import (
     AccountRow,
@@ -19,6 +19,7 @@ from mailward.store.rows import (
     MailboxRow,
     MessageRow,
     NewMessage,
+    QueueRow,
     SealedFields,
     TombstoneRow,
 )
@@ -41,6 +42,90 @@ _DELIVERY_TARGET = (
     + " FROM accounts a JOIN mailboxes m ON m.account_id = a.id AND m.name = 'INBOX'"
     " WHERE a.address = ? AND a.disabled = 0"
 )
+
+
+class _QueueStore:
+    """The outbound queue's table (see migration 0003)."""
+
+    db: Database
+
+    def enqueue(self, row: QueueRow) -> None:
+        with self.db.write() as c:
+            c.execute(
+                f"INSERT INTO outbound_queue ({_QUEUE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.account_id,
+                    row.id,
+                    row.created_us,
+                    row.size,
+                    row.attempts,
+                    row.next_attempt_us,
+                    row.state,
+                ),
+            )
+
+    def queued(self, account_id: AccountId, queue_id: QueueId) -> QueueRow | None:
+        r = (
+            self.db.read()
+            .execute(
+                f"SELECT {_QUEUE_COLS} FROM outbound_queue WHERE account_id = ? AND id = ?",
+                (account_id, queue_id),
+            )
+            .fetchone()
+        )
+        return _queued(r) if r else None
+
+    def due_queue(self, now_us: int, limit: int) -> list[QueueRow]:
+        rows = (
+            self.db.read()
+            .execute(
+                f"SELECT {_QUEUE_COLS} FROM outbound_queue WHERE next_attempt_us <= ?"
+                " ORDER BY next_attempt_us, created_us LIMIT ?",
+                (now_us, limit),
+            )
+            .fetchall()
+        )
+        return [_queued(r) for r in rows]
+
+    def all_queued(self) -> list[QueueRow]:
+        rows = (
+            self.db.read()
+            .execute(f"SELECT {_QUEUE_COLS} FROM outbound_queue ORDER BY created_us")
+            .fetchall()
+        )
+        return [_queued(r) for r in rows]
+
+    def update_queued(
+        self,
+        account_id: AccountId,
+        queue_id: QueueId,
+        attempts: int,
+        next_attempt_us: int,
+        state: bytes,
+    ) -> None:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE outbound_queue SET attempts = ?, next_attempt_us = ?, state = ?"
+                " WHERE account_id = ? AND id = ?",
+                (attempts, next_attempt_us, state, account_id, queue_id),
+            )
+            if cur.rowcount != 1:
+                raise NotFound("no such queue entry")
+
+    def reschedule_all(self, next_attempt_us: int) -> int:
+        with self.db.write() as c:
+            return int(
+                c.execute(
+                    "UPDATE outbound_queue SET next_attempt_us = ?", (next_attempt_us,)
+                ).rowcount
+            )
+
+    def dequeue(self, account_id: AccountId, queue_id: QueueId) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "DELETE FROM outbound_queue WHERE account_id = ? AND id = ?",
+                (account_id, queue_id),
+            )
 
 
 def _now_us() -> int:
@@ -82,7 +167,7 @@ def _seen(flags: str) -> int:
     return 1 if "\\Seen" in flags.split() else 0
 
 
-class SqliteStore:
+class SqliteStore(_QueueStore):
     """MailStore on SQLite. See `mailward.store.interface.MailStore` for the contract."""
 
     def __init__(self, db: Database) -> None:
@@ -587,4 +672,19 @@ def _grant(r: Any) -> GrantRow:
         str(r[4]),
         int(r[5]),
         int(r[6]) if r[6] is not None else None,
+    )
+
+
+_QUEUE_COLS = "account_id, id, created_us, size, attempts, next_attempt_us, state"
+
+
+def _queued(r: Any) -> QueueRow:
+    return QueueRow(
+        AccountId(str(r[0])),
+        QueueId(str(r[1])),
+        int(r[2]),
+        int(r[3]),
+        int(r[4]),
+        int(r[5]),
+        bytes(r[6]),
     )
