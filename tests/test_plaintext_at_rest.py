@@ -60,3 +60,25 @@ def _deliver_and_handle(world: World, raw: bytes) -> None:
     alice.get_attachment(item, 1)
     alice.copy([item], "Archive")
     alice.expunge([item])  # tombstones too
+
+
+def test_no_plaintext_of_submitted_and_queued_mail(world: World) -> None:
+    """A submission writes a Sent copy, a local delivery and an outbound queue entry
+    (message and envelope): none of them in plaintext."""
+    foreign = "friend-okapi-6620@foreign.test"
+    raw = make_message(
+        SECRETS["subject"],
+        f"{SECRETS['body']}\n",
+        sender="alice@example.test",
+        to=foreign,
+        attachments=((SECRETS["filename"], SECRETS["attachment"].encode()),),
+    )
+    done = world.door("alice").submit("alice@example.test", ["bob@example.test", foreign], raw)
+    assert done.queued is not None and done.delivered
+    world.rt.close()
+    files = _all_bytes(world.rt.settings.data)
+    for label, secret in {**SECRETS, "foreign recipient": foreign}.items():
+        if label in {"sender", "cc"}:
+            continue  # not in this message
+        hits = [str(p) for p, data in files if secret.encode() in data]
+        assert not hits, f"{label} found in plaintext in {hits}"
