@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from support import DOMAIN, PASSWORD
 from conftest import Server
+from support import DOMAIN, PASSWORD
 
 SWAKS = shutil.which("swaks")
 
