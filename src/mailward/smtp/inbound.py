@@ -45,8 +45,9 @@ class InboundHandler:
         if not valid_address(address):
             return replies.BAD_ADDRESS
         door = self.b.system_door(Protocol.SMTP, peer_ip(session))
-        loop = asyncio.get_running_loop()
-        local, known = await loop.run_in_executor(self.b.pool, _route, door, address)
+        # Two indexed reads (~20 µs) on the loop's own reader: cheaper than a hop to
+        # the pool and back, and a WAL reader never waits for the writer.
+        local, known = _route(door, address)
         if not local:
             return replies.RELAY_DENIED
         if not known:
