@@ -59,10 +59,16 @@ def store_sealed(
 ) -> list[MessageRow]:
     """Store blobs, rows and audit records of `messages` in one durable unit."""
 
+    # Large blobs are files, fsynced now, before the unit: in parallel with other
+    # callers, not inside the writer's turn. A crash before the commit leaves an
+    # orphan file (no row names it), never a row without its body.
+    apart = {m.item for m in messages if not s.blobs.joins_transaction(len(m.raw))}
+
     def unit() -> list[MessageRow]:
         rows: list[MessageRow] = []
         for m in messages:
-            s.blobs.put(m.owner, m.item, m.raw)
+            if m.item not in apart:
+                s.blobs.put(m.owner, m.item, m.raw)
             new = NewMessage(
                 m.item, m.box.id, stamp_us, m.size, flags.text(), m.has_attachments, m.fields
             )
@@ -75,6 +81,9 @@ def store_sealed(
         return rows
 
     try:
+        for m in messages:
+            if m.item in apart:
+                s.blobs.put(m.owner, m.item, m.raw)
         return s.store.atomically(unit)
     except BaseException:
         for m in messages:  # a large blob may have reached the filesystem already

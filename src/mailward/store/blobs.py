@@ -42,6 +42,9 @@ class FsBlobStore:
             _fsync_dir(parent)
         self._known_dirs.add(directory)
 
+    def joins_transaction(self, size_bytes: int) -> bool:
+        return False
+
     def put(self, account_id: str, blob_id: str, data: bytes) -> None:
         """Store `data` durably under (account_id, blob_id)."""
         path = self._path(account_id, blob_id)

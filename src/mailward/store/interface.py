@@ -141,6 +141,11 @@ class BlobStore(Protocol):
     def put(self, account_id: str, blob_id: str, data: bytes) -> None:
         """Store durably; returns only once the bytes survive a crash."""
 
+    def joins_transaction(self, size_bytes: int) -> bool:
+        """Whether a blob of this size is written inside the current write unit
+        (commits with it). If not, put() writes it durably on its own at once:
+        call it before the unit, so its fsyncs run outside the writer's turn."""
+
     def get(self, account_id: str, blob_id: str) -> bytes:
         """Raises: NotFound."""
 
