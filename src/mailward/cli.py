@@ -22,7 +22,7 @@ from mailward.core.errors import MailwardError, NotFound
 from mailward.core.flags import Flags
 from mailward.core.principal import Protocol
 from mailward.runtime import Runtime
-from mailward.serve import serve
+from mailward.serve import serve, serve_workers
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -77,8 +77,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--user alice@example.test --password-stdin list\n"
             "Ctrl-C stops."
         )
+
+        def announce(line: str) -> None:
+            out.print(line, markup=False)
+
+        if args.workers > 1:
+            rt.close()  # the schema exists now; each worker opens its own runtime
+            code = serve_workers(rt.settings, args.workers, announce)
+            out.print("stopped")
+            return code
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(rt, lambda line: out.print(line, markup=False)))
+            asyncio.run(serve(rt, announce))
         out.print("stopped")
         return 0
     finally:
@@ -315,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true", help="create demo domain, users and mail")
     s.add_argument("--smtp", help="inbound (MX) listener HOST:PORT or off (default 127.0.0.1:2525)")
     s.add_argument("--submission", help="submission listener HOST:PORT or off (default :2587)")
+    s.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the listeners (default 1)"
+    )
     s.set_defaults(func=cmd_serve)
 
     queue = sub.add_parser("queue", help="the outbound queue").add_subparsers(

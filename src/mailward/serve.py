@@ -1,29 +1,57 @@
-"""`mailward serve`: the listeners, the outbound worker and maintenance in one
-process, until SIGTERM or SIGINT."""
+"""`mailward serve`: the listeners, the outbound worker and maintenance, until
+SIGTERM or SIGINT; in one process, or in several worker processes that share the
+listening sockets (`--workers N`: Python runs one thread at a time per process,
+so a second process is what puts a second core to work).
+
+With workers, the parent binds the sockets, forks the workers, restarts one that
+dies, and passes SIGTERM on. Each worker opens its own runtime (database
+connections, keys, audit writer); the database's write lock, the audit chain's
+tip and the signed head are shared through the files (db/sqlite.py,
+audit/writer.py). Worker 0 alone runs the outbound relay and maintenance.
+"""
 
 import asyncio
+import contextlib
+import os
 import signal
+import socket
+import time
 from collections.abc import Callable
 
-from mailward.config import listen_address
+from mailward.config import Settings, listen_address
 from mailward.runtime import Runtime
 from mailward.smtp import start_listeners
+from mailward.smtp.server import Listen
 
 PURGE_EVERY_S = 60.0
+RESTART_PAUSE_S = 1.0
+Announce = Callable[[str], None]
 
 
-async def serve(rt: Runtime, announce: Callable[[str], None]) -> None:
-    """Run until a stop signal; `announce` gets one line per listener bound."""
+async def serve(
+    rt: Runtime,
+    announce: Announce,
+    sockets: dict[str, Listen] | None = None,
+    *,
+    chores: bool = True,
+) -> None:
+    """Run until a stop signal; `announce` gets one line per listener bound.
+
+    `sockets`: already bound listeners (from the parent of several workers);
+    `chores`: run the outbound relay and maintenance here.
+    """
     relay = rt.relay()
     backend = rt.smtp_backend(queued=relay.wake)
-    listeners = await start_listeners(
-        backend,
-        listen_address(rt.settings.smtp),
-        listen_address(rt.settings.submission),
-    )
+    if sockets is None:
+        sockets = {
+            "smtp": listen_address(rt.settings.smtp),
+            "submission": listen_address(rt.settings.submission),
+        }
+    listeners = await start_listeners(backend, sockets["smtp"], sockets["submission"])
     for name, (host, port) in listeners.addresses.items():
         announce(f"listening {name} {host}:{port}")
-    relay.start()
+    if chores:
+        relay.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -31,7 +59,8 @@ async def serve(rt: Runtime, announce: Callable[[str], None]) -> None:
     announce("ready")
     try:
         while not stop.is_set():
-            await loop.run_in_executor(backend.pool, rt.purge_expired)
+            if chores:
+                await loop.run_in_executor(backend.pool, rt.purge_expired)
             try:
                 await asyncio.wait_for(stop.wait(), PURGE_EVERY_S)
             except TimeoutError:
@@ -41,3 +70,84 @@ async def serve(rt: Runtime, announce: Callable[[str], None]) -> None:
         await listeners.wait_closed()
         relay.stop()
         backend.pool.shutdown(wait=True)
+
+
+def _bind(address: tuple[str, int] | None) -> socket.socket | None:
+    if address is None:
+        return None
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
+    """Bind, fork `workers` processes, supervise them until SIGTERM/SIGINT.
+
+    The caller must have opened (migrated) and closed the runtime once before:
+    workers start together and must not race to create the schema.
+    """
+    sockets: dict[str, Listen] = {
+        "smtp": _bind(listen_address(settings.smtp)),
+        "submission": _bind(listen_address(settings.submission)),
+    }
+    for name, sock in sockets.items():
+        if isinstance(sock, socket.socket):
+            host, port = sock.getsockname()[:2]
+            announce(f"listening {name} {host}:{port}")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                rt = Runtime.open(settings)
+                try:
+                    asyncio.run(serve(rt, lambda _line: None, sockets, chores=index == 0))
+                finally:
+                    rt.close()
+            except BaseException:  # noqa: BLE001 - a worker reports by its exit code
+                code = 1
+            os._exit(code)
+        children[pid] = index
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for i in range(workers):
+        spawn(i)
+    announce(f"ready ({workers} workers)")
+    failed = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        if not stopping:
+            failed += 1
+            announce(f"worker {index} exited ({status}); restarting")
+            time.sleep(RESTART_PAUSE_S)
+            spawn(index)
+    for sock in sockets.values():
+        if isinstance(sock, socket.socket):
+            sock.close()
+    return 0 if failed == 0 else 1

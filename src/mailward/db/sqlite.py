@@ -9,6 +9,7 @@ queueing behind them. A unit returns only once the commit holding it is durable;
 unit that raises is rolled back alone and its caller gets the exception.
 """
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -82,6 +83,7 @@ class Database:
         # (SQLite syncs the WAL before every checkpoint in NORMAL mode as well.)
         self._writer.execute("PRAGMA synchronous=NORMAL")
         self._wal_fd = -1
+        self._lock_fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
         self._sync_cond = threading.Condition()
         self._commits = 0  # commits written to the WAL
         self._synced = 0  # commits known durable
@@ -172,7 +174,15 @@ class Database:
             raise unit.error
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        # Writers in other processes (serve --workers, the CLI) queue on a file
+        # lock: it wakes the next one the moment it is free, where SQLite's busy
+        # handler would poll with sleeps of 1 to 100 ms. Held until COMMIT.
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            raise
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
@@ -314,6 +324,7 @@ class Database:
             return 0, []
         finally:
             self._local.in_unit = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         with self._sync_cond:
             self._commits += 1
             return self._commits, hooks
@@ -355,6 +366,7 @@ class Database:
         self._closed = True
         if self._wal_fd >= 0:
             os.close(self._wal_fd)
+        os.close(self._lock_fd)
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()

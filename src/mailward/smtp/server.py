@@ -2,6 +2,7 @@
 
 import asyncio
 import inspect
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,12 +144,22 @@ class SmtpListeners:
             await s.wait_closed()
 
 
+Listen = tuple[str, int] | socket.socket | None
+
+
+async def _serve_on(
+    loop: asyncio.AbstractEventLoop, factory: Any, where: tuple[str, int] | socket.socket
+) -> asyncio.base_events.Server:
+    if isinstance(where, socket.socket):  # bound by the parent of several workers
+        return await loop.create_server(factory, sock=where)
+    return await loop.create_server(factory, *where)
+
+
 async def start_listeners(
-    backend: SmtpBackend,
-    inbound: tuple[str, int] | None,
-    submission: tuple[str, int] | None,
+    backend: SmtpBackend, inbound: Listen, submission: Listen
 ) -> SmtpListeners:
-    """Start the MX and submission listeners (None: that one is off)."""
+    """Start the MX and submission listeners on an address or an already bound
+    socket (None: that one is off)."""
     loop = asyncio.get_running_loop()
     servers: list[asyncio.base_events.Server] = []
     addresses: dict[str, tuple[str, int]] = {}
@@ -168,7 +179,7 @@ async def start_listeners(
                 loop=loop,
             )
 
-        server = await loop.create_server(mx_protocol, *inbound)
+        server = await _serve_on(loop, mx_protocol, inbound)
         servers.append(server)
         addresses["smtp"] = server.sockets[0].getsockname()[:2]
     if submission is not None:
@@ -189,7 +200,7 @@ async def start_listeners(
                 loop=loop,
             )
 
-        server = await loop.create_server(submission_protocol, *submission)
+        server = await _serve_on(loop, submission_protocol, submission)
         servers.append(server)
         addresses["submission"] = server.sockets[0].getsockname()[:2]
     return SmtpListeners(servers, addresses)

@@ -128,6 +128,9 @@ class _QueueStore:
             )
 
 
+TARGET_TTL_S = 2.0
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -172,6 +175,7 @@ class SqliteStore(_QueueStore):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._targets: dict[str, tuple[float, tuple[AccountRow, MailboxRow]]] = {}
         apply_migrations(db, load_migrations("store", "mailward.store.sqlite.migrations"))
 
     @contextmanager
@@ -231,7 +235,24 @@ class SqliteStore(_QueueStore):
         return self._account("address", address)
 
     def delivery_target(self, address: str) -> tuple[AccountRow, MailboxRow] | None:
-        """The live account at `address` and its INBOX, in one query (delivery path)."""
+        """The live account at `address` and its INBOX, in one query (delivery path).
+
+        Remembered for TARGET_TTL_S: an SMTP transaction asks at RCPT and again at
+        DATA. Only ids and names are used from the row; an account disabled
+        meanwhile still receives for at most that long.
+        """
+        now = time.monotonic()
+        hit = self._targets.get(address)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self._delivery_target(address)
+        if found is not None:
+            if len(self._targets) > 10_000:
+                self._targets.clear()
+            self._targets[address] = (now + TARGET_TTL_S, found)
+        return found
+
+    def _delivery_target(self, address: str) -> tuple[AccountRow, MailboxRow] | None:
         r = (
             self.db.read()
             .execute(

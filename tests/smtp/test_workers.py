@@ -1,0 +1,97 @@
+"""`serve --workers 2`: two processes share the listeners and one database; a
+killed worker is replaced; everything acknowledged is there once; the audit chain
+written by both verifies."""
+
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mailward.config import Settings
+from mailward.runtime import Runtime
+from support import DOMAIN, PASSWORD
+
+
+def test_two_workers_share_the_load_and_survive_a_killed_worker(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    rt = Runtime.open(Settings(data=data, fast_hashing=True))
+    rt.directory.add_domain(DOMAIN)
+    for name in ("alice", "bob"):
+        rt.directory.add_user(f"{name}@{DOMAIN}", PASSWORD)
+    rt.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
+         "--smtp", "127.0.0.1:0", "--submission", "off"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "MAILWARD_HOSTNAME": "mx.example.test", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    out = proc.stdout
+    port, lines = 0, []
+    while True:
+        line = out.readline()
+        lines.append(line)
+        if m := re.search(r"listening smtp 127\.0\.0\.1:(\d+)", line):
+            port = int(m.group(1))
+        if line.startswith("ready") or not line:
+            break
+    assert port, lines
+    drained: list[str] = []
+    reader = threading.Thread(target=lambda: drained.extend(out), daemon=True)
+    reader.start()
+
+    def send(n: int) -> int:
+        for _ in range(50):  # a worker may be restarting: retry the connection
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+                    rcpt = f"{'alice' if n % 2 else 'bob'}@{DOMAIN}"
+                    msg = f"Subject: w-{n}\r\nFrom: x@elsewhere.test\r\n\r\nbody {n}\r\n"
+                    c.sendmail("x@elsewhere.test", [rcpt], msg.encode())
+                return n
+            except (OSError, smtplib.SMTPServerDisconnected):
+                time.sleep(0.1)
+        raise AssertionError(f"message {n} never accepted")
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            first = list(pool.map(send, range(200)))
+            workers = [
+                int(p) for p in subprocess.run(
+                    ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+                ).stdout.split()
+            ]  # fmt: skip
+            assert len(workers) == 2
+            os.kill(workers[1], signal.SIGKILL)
+            second = list(pool.map(send, range(200, 400)))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            alive = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+            if len(alive.stdout.split()) == 2:
+                break
+            time.sleep(0.2)
+        assert len(alive.stdout.split()) == 2, "the killed worker was not replaced"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        reader.join(5)
+        out.close()
+    assert code == 1  # it reports that a worker died
+    assert any("restarting" in line for line in drained)
+    assert len(first) + len(second) == 400
+    rt = Runtime.open(Settings(data=data, fast_hashing=True))
+    seen = []
+    for name in ("alice", "bob"):
+        door = rt.access(rt.logins.login(f"{name}@{DOMAIN}", PASSWORD))
+        page = door.list_messages("INBOX", limit=500)
+        seen += [m.subject for m in page.items]
+    assert sorted(seen) == sorted(f"w-{n}" for n in range(400))  # each once
+    assert rt.verify_audit().ok
+    rt.close()
