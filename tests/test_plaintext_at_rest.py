@@ -3,6 +3,7 @@ anywhere in the data directory: database, WAL, blobs, head, keys."""
 
 from pathlib import Path
 
+from mailward.store.sqlite.blobs import INLINE_MAX_BYTES
 from support import World, make_message
 
 SECRETS = {
@@ -23,8 +24,8 @@ def _all_bytes(root: Path) -> list[tuple[Path, bytes]]:
 def test_no_plaintext_in_data_directory(world: World) -> None:
     """Small messages (sealed inline in SQLite) and large ones (sealed files) alike."""
     small = _secret_message(20)
-    large = _secret_message(3000)  # > the inline limit: goes to the filesystem store
-    assert len(large) > 64 * 1024 > len(small)
+    large = _secret_message(8000)  # > the inline limit: goes to the filesystem store
+    assert len(large) > INLINE_MAX_BYTES > len(small)
     for raw in (small, large):
         _deliver_and_handle(world, raw)
     world.rt.close()  # flush everything; WAL stays on disk
