@@ -36,6 +36,9 @@ test: check pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_bench.py
+	@if command -v smtp-source >/dev/null; then \
+		$(BIN)/python bench/smtp_ingest.py && $(BIN)/python bench/smtp_ingest.py --workers 2 --no-peer; \
+	else echo "smtp_ingest skipped: smtp-source not found (apt-get install postfix)"; fi
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests -k "fuzz or isolation"

@@ -210,3 +210,54 @@ def test_disconnect_mid_data_stores_nothing(server: Server) -> None:
         s.sendall(b"Subject: half\r\n\r\nonly half of the body")
     test_delivers_after_trouble(server)
     assert inbox(server, "alice") == []
+
+
+def test_smtputf8_and_8bitmime_arrive_intact(server: Server) -> None:
+    body = "Grüße aus Köln, 東京より\r\n".encode()
+    raw = (
+        "From: Jörg <jörg@bücher.test>\r\nTo: alice@example.test\r\n"
+        "Subject: Grüße\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + body
+    with server.client() as c:
+        c.ehlo("client.test")
+        assert c.has_extn("smtputf8") and c.has_extn("8bitmime")
+        refused = c.sendmail(
+            "jörg@bücher.test", [f"alice@{DOMAIN}"], raw, mail_options=["SMTPUTF8", "BODY=8BITMIME"]
+        )
+    assert refused == {}
+    door = server.world.door("alice")
+    (item,) = door.list_messages("INBOX").items
+    assert item.subject == "Grüße"
+    assert door.get_raw(item.id).data.endswith(raw)
+
+
+def test_a_data_line_over_the_limit_is_refused_and_nothing_stored(server: Server) -> None:
+    replies = _raw_session(
+        server,
+        [
+            b"EHLO client.test\r\n",
+            b"MAIL FROM:<x@elsewhere.test>\r\n",
+            f"RCPT TO:<alice@{DOMAIN}>\r\n".encode(),
+            b"DATA\r\n",
+            b"Subject: long\r\n\r\n" + b"z" * 1500 + b"\r\n.\r\n",
+            b"QUIT\r\n",
+        ],
+    )
+    finals = [r for r in replies if r[3:4] == b" "]
+    assert finals[-2].startswith(b"500 5.5.2 Line too long"), finals
+    assert inbox(server, "alice") == []
+    test_delivers_after_trouble(server)
+
+
+def test_malformed_mime_is_stored_raw_and_listed_best_effort(server: Server) -> None:
+    raw = (
+        b"Subject: =?utf-8?q?broken=ZZ?=\r\nContent-Type: multipart/mixed; boundary=\r\n"
+        b"MIME-Version: 1.0\r\n\r\n--\r\n\xff\xfe not really a part\r\n--\r\n"
+    )
+    with server.client() as c:
+        c.sendmail("x@elsewhere.test", [f"alice@{DOMAIN}"], raw)
+    door = server.world.door("alice")
+    (item,) = door.list_messages("INBOX").items
+    assert door.get_raw(item.id).data.endswith(raw)
+    door.get_message(item.id)  # shown best-effort, no exception

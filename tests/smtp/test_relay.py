@@ -161,3 +161,33 @@ def test_queue_cli_lists_flushes_and_deletes(
     assert main(["--data", data, "queue", "delete", "q-no-such"]) == 1
     assert main(["--data", data, "queue", "flush"]) == 0
     assert [r for _f, r, _d in sink.received] == [["other@foreign.test"]]
+
+
+def test_end_to_end_submission_to_smarthost(
+    tmp_path: Path, smarthost: tuple[Sink, tuple[str, int]]
+) -> None:
+    """smtplib submits over STARTTLS+AUTH; the relay thread, woken by the
+    submission, hands the message to the sink."""
+    from conftest import start_server
+    from support import PASSWORD
+
+    sink, address = smarthost
+    w = world_with(tmp_path, address)
+    relay = w.rt.relay()
+    server = start_server(w)
+    server.backend.queued = relay.wake
+    relay.start(interval_s=30)
+    try:
+        with server.login(ALICE, PASSWORD) as c:
+            msg = make_message("over the wire", "relayed body", sender=ALICE, to="far@foreign.test")
+            c.sendmail(ALICE, ["far@foreign.test"], msg)
+        deadline = time.monotonic() + 20
+        while not sink.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ((mail_from, rcpts, data),) = sink.received
+        assert (mail_from, rcpts) == (ALICE, ["far@foreign.test"])
+        assert b"relayed body" in data and b"with ESMTPSA" in data
+    finally:
+        relay.stop()
+        server.stop()
+        w.rt.close()
