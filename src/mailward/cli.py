@@ -82,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             out.print(line, markup=False)
 
         if args.workers > 1:
+            rt.tls_context()  # made once here, not raced for by the workers
             rt.close()  # the schema exists now; each worker opens its own runtime
             code = serve_workers(rt.settings, args.workers, announce)
             out.print("stopped")

@@ -41,7 +41,9 @@ async def serve(
     `chores`: run the outbound relay and maintenance here.
     """
     relay = rt.relay()
-    backend = rt.smtp_backend(queued=relay.wake)
+    # With workers, only worker 0 relays: the others ask the parent to wake it.
+    wake = relay.wake if chores else _wake_relay_via_parent
+    backend = rt.smtp_backend(queued=wake)
     if sockets is None:
         sockets = {
             "smtp": listen_address(rt.settings.smtp),
@@ -56,6 +58,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if chores:
+        loop.add_signal_handler(signal.SIGUSR1, relay.wake)
     announce("ready")
     try:
         while not stop.is_set():
@@ -70,6 +74,11 @@ async def serve(
         await listeners.wait_closed()
         relay.stop()
         backend.pool.shutdown(wait=True)
+
+
+def _wake_relay_via_parent() -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(os.getppid(), signal.SIGUSR1)
 
 
 def _bind(address: tuple[str, int] | None) -> socket.socket | None:
@@ -114,6 +123,7 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until worker 0's loop takes it
             code = 0
             try:
                 rt = Runtime.open(settings)
@@ -126,8 +136,15 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
             os._exit(code)
         children[pid] = index
 
+    def wake_relay(*_: object) -> None:
+        for pid, index in list(children.items()):
+            if index == 0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, wake_relay)
     for i in range(workers):
         spawn(i)
     announce(f"ready ({workers} workers)")

@@ -95,3 +95,64 @@ def test_two_workers_share_the_load_and_survive_a_killed_worker(tmp_path: Path) 
     assert sorted(seen) == sorted(f"w-{n}" for n in range(400))  # each once
     assert rt.verify_audit().ok
     rt.close()
+
+
+def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
+    """Only worker 0 relays; a submission on worker 1 reaches the smarthost at once
+    (through the parent), not at the relay's next 30-second pass."""
+    from aiosmtpd.controller import Controller
+
+    from conftest import Sink
+    from mailward.crypto import client_context_trusting
+
+    data = tmp_path / "data"
+    rt = Runtime.open(Settings(data=data, fast_hashing=True))
+    rt.directory.add_domain(DOMAIN)
+    rt.directory.add_user(f"alice@{DOMAIN}", PASSWORD)
+    rt.close()
+    sink = Sink()
+    import socket as socketlib
+
+    with socketlib.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        sink_port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=sink_port)
+    controller.start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
+         "--smtp", "off", "--submission", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "MAILWARD_HOSTNAME": "mx.example.test",
+             "MAILWARD_SMARTHOST": f"127.0.0.1:{sink_port}", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    out = proc.stdout
+    port = 0
+    while True:
+        line = out.readline()
+        if m := re.search(r"listening submission 127\.0\.0\.1:(\d+)", line):
+            port = int(m.group(1))
+        if line.startswith("ready") or not line:
+            break
+    threading.Thread(target=lambda: list(out), daemon=True).start()
+    try:
+        tls = client_context_trusting(data / "tls" / "cert.pem")
+        for n in range(6):  # connections land on either worker
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+                c.starttls(context=tls)
+                c.login(f"alice@{DOMAIN}", PASSWORD)
+                msg = (
+                    f"From: alice@{DOMAIN}\r\nTo: far@foreign.test\r\nSubject: out {n}\r\n\r\nx\r\n"
+                )
+                c.sendmail(f"alice@{DOMAIN}", ["far@foreign.test"], msg.encode())
+        deadline = time.monotonic() + 10
+        while len(sink.received) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sink.received) == 6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        out.close()
+        controller.stop()
