@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
-from mailward.auth import Directory, Logins, Passwords
+from mailward.auth import Directory, Logins, Passwords, Sessions
 from mailward.config import Settings, listen_address
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
@@ -22,6 +22,7 @@ from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
 
 AUDIT_HEAD_KEY = "audit-head"
+SESSION_TOKEN_KEY = "session-token"
 
 
 @dataclass(slots=True)
@@ -32,6 +33,7 @@ class Runtime:
     services: Services
     directory: Directory
     logins: Logins
+    sessions: Sessions
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
@@ -60,6 +62,7 @@ class Runtime:
             services,
             Directory(store, keyring, passwords),
             Logins(store, passwords),
+            Sessions(store, keyring.service_key(SESSION_TOKEN_KEY)),
         )
 
     @property

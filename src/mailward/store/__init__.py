@@ -21,6 +21,7 @@ from mailward.store.rows import (
     NewMessage,
     QueueRow,
     SealedFields,
+    SessionRow,
     TombstoneRow,
 )
 from mailward.store.sqlite import SqliteBlobStore, SqliteStore
@@ -37,6 +38,7 @@ __all__ = [
     "NewMessage",
     "QueueRow",
     "SealedFields",
+    "SessionRow",
     "SqliteBlobStore",
     "SqliteStore",
     "TombstoneRow",

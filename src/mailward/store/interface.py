@@ -12,7 +12,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
+from mailward.core.ids import (
+    AccountId,
+    DomainId,
+    GrantId,
+    MailboxId,
+    MessageId,
+    QueueId,
+    SessionId,
+)
 from mailward.store.rows import (
     AccountRow,
     GrantRow,
@@ -21,6 +29,7 @@ from mailward.store.rows import (
     MessageRow,
     NewMessage,
     QueueRow,
+    SessionRow,
     TombstoneRow,
 )
 
@@ -112,6 +121,18 @@ class MailStore(Protocol):
     def grants(self, account_id: AccountId) -> list[GrantRow]: ...
     def grants_to(self, grantee_id: AccountId) -> list[GrantRow]: ...
     def revoke_grant(self, account_id: AccountId, grant_id: GrantId) -> None: ...
+
+    # sessions
+    def add_session(self, row: SessionRow) -> None: ...
+    def session_by_token_hash(self, token_hash: bytes) -> SessionRow | None:
+        """The owner-less lookup a request starts from (its token names the row)."""
+
+    def sessions(self, account_id: AccountId) -> list[SessionRow]:
+        """The account's sessions that are not revoked, newest first."""
+
+    def touch_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> None: ...
+    def revoke_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> bool:
+        """Returns False if there was no live session of that account by that id."""
 
     # outbound queue
     def enqueue(self, row: QueueRow) -> None: ...

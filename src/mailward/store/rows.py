@@ -6,7 +6,7 @@ it serves. Every row names the account it belongs to (`account_id`).
 
 from dataclasses import dataclass
 
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
+from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId, SessionId
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,16 @@ class QueueRow:
     attempts: int
     next_attempt_us: int
     state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    account_id: AccountId
+    id: SessionId
+    token_hash: bytes
+    protocol: str
+    remote: str
+    device: str
+    created_us: int
+    last_seen_us: int
+    revoked_us: int | None

@@ -10,7 +10,15 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mailward.core.errors import Conflict, NotFound
-from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId
+from mailward.core.ids import (
+    AccountId,
+    DomainId,
+    GrantId,
+    MailboxId,
+    MessageId,
+    QueueId,
+    SessionId,
+)
 from mailward.db import Database, apply_migrations, load_migrations
 from mailward.store.rows import (
     AccountRow,
@@ -21,6 +29,7 @@ from mailward.store.rows import (
     NewMessage,
     QueueRow,
     SealedFields,
+    SessionRow,
     TombstoneRow,
 )
 
@@ -42,6 +51,84 @@ _DELIVERY_TARGET = (
     + " FROM accounts a JOIN mailboxes m ON m.account_id = a.id AND m.name = 'INBOX'"
     " WHERE a.address = ? AND a.disabled = 0"
 )
+
+
+_SESSION_COLS = (
+    "account_id, id, token_hash, protocol, remote, device, created_us, last_seen_us, revoked_us"
+)
+
+
+def _session(r: Any) -> SessionRow:
+    return SessionRow(
+        AccountId(str(r[0])),
+        SessionId(str(r[1])),
+        bytes(r[2]),
+        str(r[3]),
+        str(r[4]),
+        str(r[5]),
+        int(r[6]),
+        int(r[7]),
+        None if r[8] is None else int(r[8]),
+    )
+
+
+class _SessionStore:
+    """Web and API sessions (see migration 0004)."""
+
+    db: Database
+
+    def add_session(self, row: SessionRow) -> None:
+        with self.db.write() as c:
+            c.execute(
+                f"INSERT INTO sessions ({_SESSION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.account_id,
+                    row.id,
+                    row.token_hash,
+                    row.protocol,
+                    row.remote,
+                    row.device,
+                    row.created_us,
+                    row.last_seen_us,
+                    row.revoked_us,
+                ),
+            )
+
+    def session_by_token_hash(self, token_hash: bytes) -> SessionRow | None:
+        r = (
+            self.db.read()
+            .execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE token_hash = ?", (token_hash,))
+            .fetchone()
+        )
+        return _session(r) if r else None
+
+    def sessions(self, account_id: AccountId) -> list[SessionRow]:
+        rows = (
+            self.db.read()
+            .execute(
+                f"SELECT {_SESSION_COLS} FROM sessions WHERE account_id = ? AND revoked_us IS NULL"
+                " ORDER BY last_seen_us DESC",
+                (account_id,),
+            )
+            .fetchall()
+        )
+        return [_session(r) for r in rows]
+
+    def touch_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "UPDATE sessions SET last_seen_us = ? WHERE account_id = ? AND id = ?",
+                (at_us, account_id, session_id),
+            )
+
+    def revoke_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE sessions SET revoked_us = ? WHERE account_id = ? AND id = ?"
+                " AND revoked_us IS NULL",
+                (at_us, account_id, session_id),
+            )
+            return cur.rowcount == 1
 
 
 class _QueueStore:
@@ -170,7 +257,7 @@ def _seen(flags: str) -> int:
     return 1 if "\\Seen" in flags.split() else 0
 
 
-class SqliteStore(_QueueStore):
+class SqliteStore(_QueueStore, _SessionStore):
     """MailStore on SQLite. See `mailward.store.interface.MailStore` for the contract."""
 
     def __init__(self, db: Database) -> None:

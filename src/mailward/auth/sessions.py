@@ -1,0 +1,107 @@
+"""Sessions of the web UI and the JSON API.
+
+A session is created only by a successful login and named by a random token the
+client keeps (a cookie or a bearer token). The store keeps a keyed hash of the
+token (HMAC-SHA256 with a service key the database does not hold), never the
+token. Every request hashes the token it presents, looks the row up, and checks
+the row it got carries that same hash: a session store that hands back another
+session's row is caught, not trusted (the "wrong join" of the old incident).
+"""
+
+import base64
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from mailward.core.errors import AuthError, IntegrityError
+from mailward.core.ids import AccountId, SessionId
+from mailward.core.principal import Principal, Protocol
+from mailward.store import MailStore, SessionRow
+
+IDLE_TIMEOUT_S = 14 * 86400
+TOUCH_EVERY_S = 60.0  # last-seen is written at most this often per session
+EXPIRED = "session expired or signed out"
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One of an account's live sessions, as its owner sees it."""
+
+    id: SessionId
+    protocol: str
+    remote: str
+    device: str
+    created_us: int
+    last_seen_us: int
+
+
+@dataclass(slots=True)
+class Sessions:
+    store: MailStore
+    key: bytes  # the "session-token" service key
+
+    def _hash(self, token: str) -> bytes:
+        return hmac.digest(self.key, token.encode("utf-8", "replace"), "sha256")
+
+    def create(self, principal: Principal, device: str) -> str:
+        """A new session for a principal fresh from a login; returns its token."""
+        token = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        now = _now_us()
+        self.store.add_session(
+            SessionRow(
+                principal.account_id, principal.session_id, self._hash(token),
+                principal.protocol.value, principal.remote, device[:300], now, now, None,
+            )
+        )  # fmt: skip
+        return token
+
+    def resolve(self, token: str, *, remote: str, protocol: Protocol) -> Principal:
+        """The principal of a live session (remote/protocol: of this request).
+
+        Raises:
+            AuthError: unknown, revoked or idle-expired token.
+            IntegrityError: the store returned a row that is not this token's.
+        """
+        if not token or len(token) > 200:
+            raise AuthError(EXPIRED)
+        digest = self._hash(token)
+        row = self.store.session_by_token_hash(digest)
+        if row is None:
+            raise AuthError(EXPIRED)
+        if not hmac.compare_digest(row.token_hash, digest):
+            raise IntegrityError("session store returned a row that is not the token's")
+        now = _now_us()
+        if row.revoked_us is not None or now - row.last_seen_us > IDLE_TIMEOUT_S * 1_000_000:
+            raise AuthError(EXPIRED)
+        account = self.store.account(row.account_id)
+        if account is None or account.disabled:
+            raise AuthError(EXPIRED)
+        if now - row.last_seen_us > TOUCH_EVERY_S * 1_000_000:
+            self.store.touch_session(row.account_id, row.id, now)
+        return Principal(row.account_id, account.address, row.id, protocol, remote)
+
+    def account_of(self, token: str) -> AccountId | None:
+        row = self.store.session_by_token_hash(self._hash(token)) if token else None
+        return row.account_id if row and row.revoked_us is None else None
+
+    def live(self, account_id: AccountId) -> list[SessionInfo]:
+        return [
+            SessionInfo(r.id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us)
+            for r in self.store.sessions(account_id)
+        ]
+
+    def revoke(self, account_id: AccountId, session_id: SessionId) -> bool:
+        return self.store.revoke_session(account_id, session_id, _now_us())
+
+    def revoke_others(self, principal: Principal) -> int:
+        """Sign out every other session of the principal's account."""
+        count = 0
+        for r in self.store.sessions(principal.account_id):
+            if r.id != principal.session_id and self.revoke(principal.account_id, r.id):
+                count += 1
+        return count
