@@ -30,7 +30,7 @@ err = Console(stderr=True, highlight=False)
 
 def _runtime(args: argparse.Namespace) -> Runtime:
     flags = {"data": args.data}
-    for name in ("smtp", "submission"):
+    for name in ("web", "smtp", "submission"):
         flags[name] = getattr(args, name, None)
     return Runtime.open(load_settings(flags))
 
@@ -72,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 table.add_row(address, password)
             out.print(table)
         out.print(
+            f"Web mail: http://{rt.settings.web}/ (unless --web says otherwise)\n"
             "Try:  swaks --server 127.0.0.1:2525 --to alice@example.test   (MX)\n"
             f"      echo alice-demo-pass | mailward --data {rt.settings.data} mail "
             "--user alice@example.test --password-stdin list\n"
@@ -323,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the service", parents=[common])
     s.add_argument("--demo", action="store_true", help="create demo domain, users and mail")
+    s.add_argument(
+        "--web", help="web UI and API listener HOST:PORT or off (default 127.0.0.1:8025)"
+    )
     s.add_argument("--smtp", help="inbound (MX) listener HOST:PORT or off (default 127.0.0.1:2525)")
     s.add_argument("--submission", help="submission listener HOST:PORT or off (default :2587)")
     s.add_argument(

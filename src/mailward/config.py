@@ -24,7 +24,7 @@ class Settings:
         retention_days: how long tombstones of expunged items are kept.
         audit: record accesses (off only for benchmarks measuring its cost).
         fast_hashing: cheap argon2 parameters, for tests and demo data only.
-        smtp, submission: listener addresses "HOST:PORT", or "off".
+        web, smtp, submission: listener addresses "HOST:PORT", or "off".
         hostname: this service's name in greetings and Received: fields
             ("" = the machine's).
         max_message_bytes: the largest message accepted (announced as SIZE).
@@ -42,6 +42,7 @@ class Settings:
     retention_days: float = 30.0
     audit: bool = True
     fast_hashing: bool = False
+    web: str = "127.0.0.1:8025"
     smtp: str = "127.0.0.1:2525"
     submission: str = "127.0.0.1:2587"
     hostname: str = ""
@@ -94,6 +95,7 @@ _READERS: dict[str, Any] = {
     "retention_days": float,
     "audit": _bool,
     "fast_hashing": _bool,
+    "web": str,
     "smtp": str,
     "submission": str,
     "hostname": str,
@@ -131,7 +133,7 @@ def load_settings(
                     raise InvalidInput(f"setting {name}: cannot read {source[key]!r}") from None
                 break
     settings = Settings(**values)
-    for name in ("smtp", "submission"):
+    for name in ("web", "smtp", "submission"):
         listen_address(getattr(settings, name))  # fail at start, with the setting named
     if settings.smarthost:
         listen_address(settings.smarthost)

@@ -20,9 +20,10 @@ from mailward.db import Database
 from mailward.outbound.relay import Relay, RelayPolicy
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
+from mailward.web import WebBackend
 
 AUDIT_HEAD_KEY = "audit-head"
-SESSION_TOKEN_KEY = "session-token"
+SESSION_TOKEN_KEY = "session-token"  # noqa: S105 - the name of a key, not a secret
 
 
 @dataclass(slots=True)
@@ -101,6 +102,9 @@ class Runtime:
         if self.settings.tls_cert_file is None:
             ensure_certificate(cert, key, self.settings.server_name)
         return server_context(cert, key)
+
+    def web_backend(self) -> WebBackend:
+        return WebBackend(door=self.access, logins=self.logins, sessions=self.sessions)
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:
         return SmtpBackend(

@@ -16,12 +16,15 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+import uvicorn
 
 from mailward.config import Settings, listen_address
 from mailward.runtime import Runtime
 from mailward.smtp import start_listeners
 from mailward.smtp.server import Listen
+from mailward.web import create_app
 
 PURGE_EVERY_S = 60.0
 RESTART_PAUSE_S = 1.0
@@ -46,10 +49,16 @@ async def serve(
     backend = rt.smtp_backend(queued=wake)
     if sockets is None:
         sockets = {
+            "web": _bind(listen_address(rt.settings.web)),
             "smtp": listen_address(rt.settings.smtp),
             "submission": listen_address(rt.settings.submission),
         }
     listeners = await start_listeners(backend, sockets["smtp"], sockets["submission"])
+    web = _web_server(rt, sockets.get("web"))
+    web_task = asyncio.create_task(web.serve(sockets=[web.sock])) if web else None
+    if web is not None:
+        host, port = web.sock.getsockname()[:2]
+        announce(f"listening web http://{host}:{port}/")
     for name, (host, port) in listeners.addresses.items():
         announce(f"listening {name} {host}:{port}")
     if chores:
@@ -70,10 +79,39 @@ async def serve(
             except TimeoutError:
                 continue
     finally:
+        if web is not None and web_task is not None:
+            web.should_exit = True
+            await web_task
         listeners.close()
         await listeners.wait_closed()
         relay.stop()
         backend.pool.shutdown(wait=True)
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn on a socket we bound, leaving the signals to `serve`."""
+
+    sock: socket.socket
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _web_server(rt: Runtime, where: Listen) -> _WebServer | None:
+    if not isinstance(where, socket.socket):
+        return None
+    config = uvicorn.Config(
+        create_app(rt.web_backend()),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        proxy_headers=False,
+    )
+    server = _WebServer(config)
+    server.sock = where
+    return server
 
 
 def _wake_relay_via_parent() -> None:
@@ -100,13 +138,15 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     workers start together and must not race to create the schema.
     """
     sockets: dict[str, Listen] = {
+        "web": _bind(listen_address(settings.web)),
         "smtp": _bind(listen_address(settings.smtp)),
         "submission": _bind(listen_address(settings.submission)),
     }
     for name, sock in sockets.items():
         if isinstance(sock, socket.socket):
             host, port = sock.getsockname()[:2]
-            announce(f"listening {name} {host}:{port}")
+            where = f"http://{host}:{port}/" if name == "web" else f"{host}:{port}"
+            announce(f"listening {name} {where}")
     stopping = False
 
     def stop(*_: object) -> None:

@@ -108,6 +108,8 @@ def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
             "127.0.0.1:0",
             "--submission",
             "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -125,6 +127,8 @@ def test_serve_demo_prints_logins_and_stops_cleanly(tmp_path: Path) -> None:
             seen += line
         assert "alice@example.test" in seen and "alice-demo-pass" in seen
         assert "listening smtp 127.0.0.1:" in seen and "listening submission 127.0.0.1:" in seen
+        assert "listening web http://127.0.0.1:" in seen
+        assert "listening web http://127.0.0.1:" in seen
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=10)
         assert proc.returncode == 0 and "stopped" in rest

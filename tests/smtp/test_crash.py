@@ -33,6 +33,8 @@ def start_server(data: Path) -> tuple[subprocess.Popen[str], int]:
             "127.0.0.1:0",
             "--submission",
             "off",
+            "--web",
+            "off",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -4,8 +4,8 @@ import smtplib
 import socket
 
 import pytest
+from smtp_support import HOSTNAME, Server
 
-from conftest import HOSTNAME, Server
 from support import DOMAIN, make_message
 
 

@@ -10,8 +10,8 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from smtp_support import Sink
 
-from conftest import Sink
 from mailward.audit.query import all_records
 from mailward.cli import main
 from support import DOMAIN, World, build_world, make_message
@@ -168,7 +168,8 @@ def test_end_to_end_submission_to_smarthost(
 ) -> None:
     """smtplib submits over STARTTLS+AUTH; the relay thread, woken by the
     submission, hands the message to the sink."""
-    from conftest import start_server
+    from smtp_support import start_server
+
     from support import PASSWORD
 
     sink, address = smarthost

@@ -4,8 +4,8 @@ Sent copy, local delivery and the outbound queue."""
 import smtplib
 
 import pytest
+from smtp_support import Server
 
-from conftest import Server
 from mailward.core.principal import Protocol
 from support import DOMAIN, PASSWORD, make_message
 

@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
+from smtp_support import Server
 
-from conftest import Server
 from support import DOMAIN, PASSWORD
 
 SWAKS = shutil.which("swaks")

@@ -27,7 +27,7 @@ def test_two_workers_share_the_load_and_survive_a_killed_worker(tmp_path: Path) 
     rt.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
-         "--smtp", "127.0.0.1:0", "--submission", "off"],
+         "--smtp", "127.0.0.1:0", "--submission", "off", "--web", "off"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -101,8 +101,8 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
     """Only worker 0 relays; a submission on worker 1 reaches the smarthost at once
     (through the parent), not at the relay's next 30-second pass."""
     from aiosmtpd.controller import Controller
+    from smtp_support import Sink
 
-    from conftest import Sink
     from mailward.crypto import client_context_trusting
 
     data = tmp_path / "data"
@@ -120,7 +120,7 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
     controller.start()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
-         "--smtp", "off", "--submission", "127.0.0.1:0"],
+         "--smtp", "off", "--submission", "127.0.0.1:0", "--web", "off"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

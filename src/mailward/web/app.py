@@ -1,0 +1,65 @@
+"""The web application: routes, security headers, and errors mapped in one place."""
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from mailward.core.errors import AuthError, InvalidInput, IsolationViolation, NotFound
+from mailward.web.backend import WebBackend
+from mailward.web.headers import SecurityHeaders
+from mailward.web.pages import router
+
+_HERE = Path(str(resources.files("mailward.web")))
+
+
+def create_app(backend: WebBackend) -> FastAPI:
+    app = FastAPI(
+        title="mailward",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.backend = backend
+    app.state.templates = Jinja2Templates(directory=_HERE / "templates")
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.include_router(router)
+    app.add_middleware(SecurityHeaders)
+
+    def page(request: Request, status: int, title: str, text: str) -> Response:
+        templates: Jinja2Templates = request.app.state.templates
+        return templates.TemplateResponse(
+            request, "error.html", {"title": title, "text": text}, status_code=status
+        )
+
+    @app.exception_handler(AuthError)
+    async def signed_out(request: Request, exc: AuthError) -> Response:
+        if request.method == "GET":
+            return RedirectResponse("/login", status_code=303)
+        return page(request, 401, "Signed out", "Your session has ended. Please sign in again.")
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return page(request, 404, "Not found", "There is no such message or folder.")
+
+    @app.exception_handler(IsolationViolation)
+    async def refused(request: Request, exc: IsolationViolation) -> Response:
+        # Recorded by the door; to the user it is exactly "not found".
+        return page(request, 404, "Not found", "There is no such message or folder.")
+
+    @app.exception_handler(InvalidInput)
+    async def invalid(request: Request, exc: InvalidInput) -> Response:
+        return page(request, 400, "Cannot do that", str(exc))
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/mail/INBOX", status_code=303)
+
+    @app.get("/healthz", include_in_schema=False, response_class=HTMLResponse)
+    async def health() -> str:
+        return "ok"
+
+    return app

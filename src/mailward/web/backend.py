@@ -1,0 +1,23 @@
+"""What the runtime hands the web front-end."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailward.access import MailAccess
+from mailward.auth import Logins, Sessions
+from mailward.core.principal import Principal
+
+
+@dataclass(slots=True)
+class WebBackend:
+    """Attributes:
+    door: the one door for an authenticated principal.
+    logins: password checks (recorded, throttled).
+    sessions: the session store (keyed token hashes).
+    secure_cookies: mark cookies Secure (served over TLS).
+    """
+
+    door: Callable[[Principal], MailAccess]
+    logins: Logins
+    sessions: Sessions
+    secure_cookies: bool = False

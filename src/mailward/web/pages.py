@@ -1,0 +1,209 @@
+"""The pages: sign in/out, folders and message list, a message, its parts."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from mailward.access import MailAccess
+from mailward.core.errors import AuthError, InvalidInput
+from mailward.core.principal import Principal, Protocol
+from mailward.web.backend import WebBackend
+from mailward.web.headers import BODY_CSP
+from mailward.web.render import body_document
+from mailward.web.session import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    client_ip,
+    csrf_for,
+    csrf_ok,
+    device,
+    new_login_csrf,
+    set_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+SESSION_MAX_AGE_S = 14 * 86400
+
+
+def _backend(request: Request) -> WebBackend:
+    backend: WebBackend = request.app.state.backend
+    return backend
+
+
+def _render(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def principal(request: Request) -> Principal:
+    """The signed-in principal of this request (AuthError: signed out)."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    return _backend(request).sessions.resolve(
+        token, remote=client_ip(request), protocol=Protocol.WEB
+    )
+
+
+def door(p: Annotated[Principal, Depends(principal)], request: Request) -> MailAccess:
+    return _backend(request).door(p)
+
+
+def check_csrf(request: Request, given: str | None) -> None:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not csrf_ok(csrf_for(token), given):
+        raise InvalidInput("the form is stale or came from elsewhere; reload the page")
+
+
+def _when(value: datetime | None = None, us: int | None = None) -> str:
+    when = value if value is not None else datetime.fromtimestamp((us or 0) / 1e6, UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- signing in and out ---------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    token = new_login_csrf()
+    response = _render(request, "login.html", {"csrf": token, "error": ""})
+    set_cookie(response, LOGIN_CSRF_COOKIE, token, secure=_backend(request).secure_cookies,
+               max_age=3600)  # fmt: skip
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    address: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    b = _backend(request)
+    if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf):
+        return login_form(request)
+    try:
+        p = b.logins.login(
+            address, password, remote=client_ip(request), protocol=Protocol.WEB,
+            client=device(request),
+        )  # fmt: skip
+    except AuthError as exc:
+        token = new_login_csrf()
+        response = _render(
+            request, "login.html", {"csrf": token, "error": str(exc), "address": address}, 401
+        )
+        set_cookie(response, LOGIN_CSRF_COOKIE, token, secure=b.secure_cookies, max_age=3600)
+        return response
+    # A new session (and token) at every login: a token planted before login is
+    # worthless afterwards.
+    session_token = b.sessions.create(p, device(request))
+    response = RedirectResponse("/mail/INBOX?welcome=1", status_code=303)
+    set_cookie(response, SESSION_COOKIE, session_token, secure=b.secure_cookies,
+               max_age=SESSION_MAX_AGE_S)  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    _backend(request).sessions.revoke(p.account_id, p.session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- mail -------------------------------------------------------------------------------
+
+
+@router.get("/mail/{mailbox}", response_class=HTMLResponse)
+def mailbox(
+    request: Request,
+    mailbox: str,
+    p: Annotated[Principal, Depends(principal)],
+    d: Annotated[MailAccess, Depends(door)],
+    cursor: str | None = None,
+    welcome: int = 0,
+) -> Response:
+    folders = d.mailboxes()
+    page = d.list_messages(mailbox, limit=50, cursor=cursor)
+    banner = None
+    if welcome:
+        history = _backend(request).logins.since_last_login(p.account_id)
+        banner = {
+            "previous": history.previous,
+            "failures": len(history.failures_since),
+        }
+    return _render(
+        request,
+        "mailbox.html",
+        {
+            "me": p,
+            "folders": folders,
+            "mailbox": mailbox,
+            "page": page,
+            "banner": banner,
+            "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
+            "when": _when,
+            "quote": quote,
+        },
+    )
+
+
+@router.get("/mail/{mailbox}/{message_id}", response_class=HTMLResponse)
+def message(
+    request: Request,
+    mailbox: str,
+    message_id: str,
+    p: Annotated[Principal, Depends(principal)],
+    d: Annotated[MailAccess, Depends(door)],
+) -> Response:
+    view = d.get_message(message_id)
+    return _render(
+        request,
+        "message.html",
+        {
+            "me": p,
+            "mailbox": mailbox,
+            "m": view,
+            "folders": d.mailboxes(),
+            "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
+            "when": _when,
+            "quote": quote,
+        },
+    )
+
+
+@router.get("/mail/{mailbox}/{message_id}/body")
+def message_body(
+    mailbox: str, message_id: str, d: Annotated[MailAccess, Depends(door)]
+) -> Response:
+    """The HTML body for the sandboxed iframe (its own strict CSP)."""
+    view = d.get_message(message_id, mark_seen=False)
+    return HTMLResponse(
+        body_document(view.html or ""),
+        headers={"content-security-policy": BODY_CSP, "x-frame-options": "SAMEORIGIN"},
+    )
+
+
+@router.get("/mail/{mailbox}/{message_id}/attachments/{index}")
+def attachment(
+    mailbox: str, message_id: str, index: int, d: Annotated[MailAccess, Depends(door)]
+) -> Response:
+    part = d.get_attachment(message_id, index)
+    name = part.filename or f"attachment-{index}"
+    return Response(
+        part.data,
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "default-src 'none'; sandbox",
+        },
+    )

