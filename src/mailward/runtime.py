@@ -103,8 +103,15 @@ class Runtime:
             ensure_certificate(cert, key, self.settings.server_name)
         return server_context(cert, key)
 
-    def web_backend(self) -> WebBackend:
-        return WebBackend(door=self.access, logins=self.logins, sessions=self.sessions)
+    def web_backend(self, queued: Callable[[], None] = lambda: None) -> WebBackend:
+        return WebBackend(
+            door=self.access,
+            logins=self.logins,
+            sessions=self.sessions,
+            hostname=self.settings.server_name,
+            max_message_bytes=self.settings.max_message_bytes,
+            queued=queued,
+        )
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:
         return SmtpBackend(

@@ -54,7 +54,7 @@ async def serve(
             "submission": listen_address(rt.settings.submission),
         }
     listeners = await start_listeners(backend, sockets["smtp"], sockets["submission"])
-    web = _web_server(rt, sockets.get("web"))
+    web = _web_server(rt, sockets.get("web"), wake)
     web_task = asyncio.create_task(web.serve(sockets=[web.sock])) if web else None
     if web is not None:
         host, port = web.sock.getsockname()[:2]
@@ -98,11 +98,11 @@ class _WebServer(uvicorn.Server):
         yield
 
 
-def _web_server(rt: Runtime, where: Listen) -> _WebServer | None:
+def _web_server(rt: Runtime, where: Listen, queued: Callable[[], None]) -> _WebServer | None:
     if not isinstance(where, socket.socket):
         return None
     config = uvicorn.Config(
-        create_app(rt.web_backend()),
+        create_app(rt.web_backend(queued)),
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -61,6 +61,10 @@ class Flags:
         return Flags(self.values - other.values)
 
     @property
+    def flagged(self) -> bool:
+        return "\\Flagged" in self
+
+    @property
     def seen(self) -> bool:
         return SystemFlag.SEEN.value in self.values
 

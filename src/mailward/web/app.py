@@ -8,7 +8,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from mailward.core.errors import AuthError, InvalidInput, IsolationViolation, NotFound
+from mailward.core.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    IsolationViolation,
+    NotFound,
+    PermissionDenied,
+)
+from mailward.web import actions, compose
 from mailward.web.backend import WebBackend
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
@@ -27,6 +35,8 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=_HERE / "templates")
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.include_router(router)
+    app.include_router(actions.router)
+    app.include_router(compose.router)
     app.add_middleware(SecurityHeaders)
 
     def page(request: Request, status: int, title: str, text: str) -> Response:
@@ -53,6 +63,14 @@ def create_app(backend: WebBackend) -> FastAPI:
     @app.exception_handler(InvalidInput)
     async def invalid(request: Request, exc: InvalidInput) -> Response:
         return page(request, 400, "Cannot do that", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        return page(request, 409, "Cannot do that", str(exc))
+
+    @app.exception_handler(PermissionDenied)
+    async def denied(request: Request, exc: PermissionDenied) -> Response:
+        return page(request, 403, "Not allowed", str(exc))
 
     @app.get("/", include_in_schema=False)
     async def home() -> Response:

@@ -15,9 +15,15 @@ class WebBackend:
     logins: password checks (recorded, throttled).
     sessions: the session store (keyed token hashes).
     secure_cookies: mark cookies Secure (served over TLS).
+    hostname: our name (the domain of Message-IDs we make).
+    max_message_bytes: the largest message compose may build.
+    queued: called after a sent message queued mail for foreign recipients.
     """
 
     door: Callable[[Principal], MailAccess]
     logins: Logins
     sessions: Sessions
     secure_cookies: bool = False
+    hostname: str = "localhost"
+    max_message_bytes: int = 25 * 1024 * 1024
+    queued: Callable[[], None] = lambda: None

@@ -130,6 +130,7 @@ def mailbox(
     d: Annotated[MailAccess, Depends(door)],
     cursor: str | None = None,
     welcome: int = 0,
+    sent: int = 0,
 ) -> Response:
     folders = d.mailboxes()
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
@@ -149,6 +150,7 @@ def mailbox(
             "mailbox": mailbox,
             "page": page,
             "banner": banner,
+            "sent": sent,
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
             "when": _when,
             "quote": quote,
