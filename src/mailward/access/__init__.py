@@ -21,6 +21,7 @@ Invariants:
 
 from mailward.access._queueing import QueuedMail, QueuedRecipient, RecipientStatus
 from mailward.access.delegation import Delegation, GrantInfo
+from mailward.access.evidence import AccessEntry
 from mailward.access.mail import MailAccess
 from mailward.access.relaying import Relaying, Unopenable
 from mailward.access.services import DEFAULT_RETENTION_S, Services
@@ -28,6 +29,7 @@ from mailward.access.submitting import Submitted
 
 __all__ = [
     "DEFAULT_RETENTION_S",
+    "AccessEntry",
     "Delegation",
     "GrantInfo",
     "MailAccess",

@@ -1,11 +1,12 @@
 """MailAccess: the one door for every read and write of mail."""
 
 from mailward.access.changing import Changing
+from mailward.access.evidence import Evidence
 from mailward.access.reading import Reading
 from mailward.access.submitting import Submitting
 
 
-class MailAccess(Reading, Changing, Submitting):
+class MailAccess(Reading, Changing, Submitting, Evidence):
     """The one door. Bound to one Principal at construction; no method takes an account.
 
     Every item and part handed out is recorded in the audit log (durably) before it

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 
 from mailward.auth.passwords import Passwords
 from mailward.core.account import LoginEvent
-from mailward.core.errors import AuthError
+from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.ids import AccountId, new_session_id
 from mailward.core.principal import Principal, Protocol
 from mailward.store import LoginRow, MailStore
 
 MAX_FAILURES = 10
+MIN_PASSWORD_CHARS = 10
 WINDOW_S = 15 * 60
 REFUSED = "invalid address or password"
 
@@ -116,6 +117,16 @@ class Logins:
             self.store.set_password_hash(row.id, self.passwords.hash(password))
         self._record(row.id, address, remote, protocol, client, True, "ok")
         return Principal(row.id, row.address, new_session_id(), protocol, remote)
+
+    def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Raises: InvalidInput (the current password is wrong, or the new one too
+        short or long); the session stays signed in either way."""
+        if len(new) < MIN_PASSWORD_CHARS or len(new) > 1024:
+            raise InvalidInput(f"a password needs {MIN_PASSWORD_CHARS} to 1024 characters")
+        row = self.store.account(principal.account_id)
+        if row is None or not self.passwords.verify(row.password_hash, current):
+            raise InvalidInput("the current password is not right")
+        self.store.set_password_hash(row.id, self.passwords.hash(new))
 
     def history(self, account_id: AccountId, limit: int = 100) -> list[LoginEvent]:
         """Login attempts naming this account, newest first."""

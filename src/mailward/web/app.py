@@ -16,7 +16,7 @@ from mailward.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from mailward.web import actions, compose
+from mailward.web import actions, compose, security
 from mailward.web.backend import WebBackend
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
@@ -37,6 +37,7 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(router)
     app.include_router(actions.router)
     app.include_router(compose.router)
+    app.include_router(security.router)
     app.add_middleware(SecurityHeaders)
 
     def page(request: Request, status: int, title: str, text: str) -> Response:

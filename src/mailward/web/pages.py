@@ -57,7 +57,7 @@ def check_csrf(request: Request, given: str | None) -> None:
         raise InvalidInput("the form is stale or came from elsewhere; reload the page")
 
 
-def _when(value: datetime | None = None, us: int | None = None) -> str:
+def _when(value: datetime | None = None, *, us: int | None = None) -> str:
     when = value if value is not None else datetime.fromtimestamp((us or 0) / 1e6, UTC)
     return when.strftime("%Y-%m-%d %H:%M UTC")
 

@@ -1,0 +1,81 @@
+"""The Security page: the user's own login history, live sessions (sign out one,
+or all others), password change, and every access to their mailbox by anyone
+other than their own sessions."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailward.access import MailAccess
+from mailward.core.errors import NotFound
+from mailward.core.ids import SessionId
+from mailward.core.principal import Principal
+from mailward.web.pages import _backend, _render, _when, check_csrf, door, principal
+from mailward.web.session import SESSION_COOKIE, csrf_for
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/security", response_class=HTMLResponse)
+def security(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    d: Annotated[MailAccess, Depends(door)],
+    done: str = "",
+) -> Response:
+    b = _backend(request)
+    return _render(
+        request,
+        "security.html",
+        {
+            "me": p,
+            "logins": b.logins.history(p.account_id, 50),
+            "sessions": b.sessions.live(p.account_id),
+            "accesses": d.accesses_by_others(100),
+            "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
+            "when": _when,
+            "done": done,
+        },
+    )
+
+
+@router.post("/security/sessions/{session_id}/revoke")
+def revoke(
+    request: Request,
+    session_id: str,
+    p: Annotated[Principal, Depends(principal)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    if not _backend(request).sessions.revoke(p.account_id, SessionId(session_id)):
+        raise NotFound("no such session")
+    if session_id == p.session_id:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/security?done=signed-out", status_code=303)
+
+
+@router.post("/security/sessions/revoke-others")
+def revoke_others(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    _backend(request).sessions.revoke_others(p)
+    return RedirectResponse("/security?done=others-signed-out", status_code=303)
+
+
+@router.post("/security/password")
+def change_password(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    current: Annotated[str, Form(max_length=1024)] = "",
+    new: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    b = _backend(request)
+    b.logins.change_password(p, current, new)
+    b.sessions.revoke_others(p)  # a new password ends every other session
+    return RedirectResponse("/security?done=password", status_code=303)

@@ -1,0 +1,70 @@
+"""The Security page: sessions (sign out another and see it rejected), login
+history, access to my mailbox by others, password change."""
+
+import re
+
+from fastapi.testclient import TestClient
+from web_support import sign_in
+
+from mailward.core.principal import Protocol
+from mailward.web import create_app
+from support import DOMAIN, PASSWORD, World
+
+
+def csrf_of(client: TestClient) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', client.get("/security").text)
+    assert m is not None
+    return m.group(1)
+
+
+def test_sign_out_another_session_and_it_is_rejected(web: tuple[World, TestClient]) -> None:
+    w, laptop = web
+    sign_in(laptop, "alice")
+    with TestClient(create_app(w.rt.web_backend())) as phone:
+        sign_in(phone, "alice")
+        assert phone.get("/mail/INBOX", follow_redirects=False).status_code == 200
+        page = laptop.get("/security").text
+        ids = re.findall(r"/security/sessions/(s[0-9a-f]+)/revoke", page)
+        assert len(ids) == 2 and "(this one)" in page
+        me = w.rt.sessions.resolve(laptop.cookies["mw_session"], remote="", protocol=Protocol.WEB)
+        (other,) = [i for i in ids if i != me.session_id]
+        r = laptop.post(f"/security/sessions/{other}/revoke", data={"csrf": csrf_of(laptop)})
+        assert r.status_code == 200 and "That session is signed out." in r.text
+        rejected = phone.get("/mail/INBOX", follow_redirects=False)
+        assert rejected.status_code == 303 and rejected.headers["location"] == "/login"
+    assert laptop.get("/mail/INBOX", follow_redirects=False).status_code == 200
+
+
+def test_history_and_access_by_others(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    w.deliver("alice", "shared note")
+    grant = w.rt.delegation(w.users["alice"]).grant("INBOX", f"bob@{DOMAIN}")
+    w.rt.delegation(w.users["bob"]).list_messages(grant.id)
+    sign_in(client, "alice", "a wrong password")
+    sign_in(client, "alice")
+    page = client.get("/security").text
+    assert "failed: bad-password" in page
+    accesses = page.split('id="accesses"', 1)[1].split("</table>", 1)[0]
+    assert f"bob@{DOMAIN}" in accesses and "list" in accesses
+    assert "alice@" not in accesses  # her own reads are not "others"
+
+
+def test_password_change_ends_other_sessions(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    sign_in(client, "alice")
+    with TestClient(create_app(w.rt.web_backend())) as other:
+        sign_in(other, "alice")
+        token = csrf_of(client)
+        bad = client.post("/security/password", data={"csrf": token, "current": "nope",
+                                                      "new": "a new long password"})  # fmt: skip
+        assert bad.status_code == 400 and "current password is not right" in bad.text
+        assert client.get("/mail/INBOX", follow_redirects=False).status_code == 200
+        short = client.post("/security/password", data={"csrf": token, "current": PASSWORD,
+                                                        "new": "short"})  # fmt: skip
+        assert short.status_code == 400
+        ok = client.post("/security/password", data={"csrf": token, "current": PASSWORD,
+                                                     "new": "a new long password"})  # fmt: skip
+        assert ok.status_code == 200 and "Password changed" in ok.text
+        assert other.get("/mail/INBOX", follow_redirects=False).status_code == 303
+    assert sign_in(client, "alice").status_code == 401  # type: ignore[attr-defined]
+    assert sign_in(client, "alice", "a new long password").status_code == 303  # type: ignore[attr-defined]
