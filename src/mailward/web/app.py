@@ -4,6 +4,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -16,12 +17,19 @@ from mailward.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from mailward.web import actions, compose, security
+from mailward.web import actions, api, compose, security
 from mailward.web.backend import WebBackend
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
 
 _HERE = Path(str(resources.files("mailward.web")))
+_ERRORS: dict[int, type[Exception]] = {
+    400: InvalidInput,
+    401: AuthError,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+}
 
 
 def create_app(backend: WebBackend) -> FastAPI:
@@ -38,16 +46,27 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(compose.router)
     app.include_router(security.router)
+    app.include_router(api.router)
     app.add_middleware(SecurityHeaders)
 
     def page(request: Request, status: int, title: str, text: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return api.problem(_ERRORS[status](text))
         templates: Jinja2Templates = request.app.state.templates
         return templates.TemplateResponse(
             request, "error.html", {"title": title, "text": text}, status_code=status
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return api.problem(InvalidInput("the request is not valid: see the API description"))
+        return page(request, 400, "Cannot do that", "The form was not filled in as expected.")
+
     @app.exception_handler(AuthError)
     async def signed_out(request: Request, exc: AuthError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return api.problem(exc)
         if request.method == "GET":
             return RedirectResponse("/login", status_code=303)
         return page(request, 401, "Signed out", "Your session has ended. Please sign in again.")
