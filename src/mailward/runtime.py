@@ -111,6 +111,7 @@ class Runtime:
             hostname=self.settings.server_name,
             max_message_bytes=self.settings.max_message_bytes,
             queued=queued,
+            system_door=lambda: self.system(Protocol.WEB),
         )
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:

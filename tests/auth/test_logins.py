@@ -89,3 +89,32 @@ def test_directory_validation(world: World) -> None:
         "bob@example.test",
         "carol@example.test",
     ]
+
+
+def test_address_lockout_looks_the_same_for_unknown_addresses(world: World) -> None:
+    from mailward.auth.logins import THROTTLED
+
+    logins = world.rt.logins
+    messages = {}
+    for address in ("carol@example.test", "ghost@example.test"):
+        for _ in range(MAX_FAILURES):
+            with pytest.raises(AuthError):
+                logins.login(address, "bad guess!", remote=f"198.51.100.{len(messages)}")
+        with pytest.raises(AuthError) as exc:
+            logins.login(address, PASSWORD, remote="198.51.100.99")
+        messages[address] = str(exc.value)
+    assert set(messages.values()) == {THROTTLED}  # no oracle for which account exists
+
+
+def test_one_client_address_is_throttled_across_accounts(world: World) -> None:
+    from mailward.auth.logins import MAX_REMOTE_FAILURES, THROTTLED
+
+    logins = world.rt.logins
+    for i in range(MAX_REMOTE_FAILURES):
+        with pytest.raises(AuthError):
+            logins.login(f"user{i}@example.test", "spray", remote="203.0.113.5")
+    with pytest.raises(AuthError, match=THROTTLED):
+        logins.login("alice@example.test", PASSWORD, remote="203.0.113.5")
+    assert logins.login("alice@example.test", PASSWORD, remote="203.0.113.6")  # others pass
+    events = logins.history(world.users["alice"].account_id)
+    assert [e.reason for e in events[:2]] == ["ok", "throttled-remote"]

@@ -68,3 +68,16 @@ def test_password_change_ends_other_sessions(web: tuple[World, TestClient]) -> N
         assert other.get("/mail/INBOX", follow_redirects=False).status_code == 303
     assert sign_in(client, "alice").status_code == 401  # type: ignore[attr-defined]
     assert sign_in(client, "alice", "a new long password").status_code == 303  # type: ignore[attr-defined]
+
+
+def test_a_sign_in_from_a_new_device_mails_the_owner(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    client.headers["user-agent"] = "Firefox on the laptop"
+    sign_in(client, "alice")  # build_world already signed in once (pytest, CLI)
+    alerts = [m for m in w.door("alice").list_messages().items if "New sign-in" in m.subject]
+    assert len(alerts) == 1
+    text = w.door("alice").get_message(alerts[0].id).text
+    assert "Firefox on the laptop" in text and "/security" in text
+    sign_in(client, "alice")  # the same device again: no second alert
+    alerts = [m for m in w.door("alice").list_messages().items if "New sign-in" in m.subject]
+    assert len(alerts) == 1

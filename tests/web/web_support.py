@@ -12,6 +12,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from mailward.core.principal import Protocol
 from mailward.web import create_app
 from support import DOMAIN, PASSWORD, World, build_world
 
@@ -30,6 +31,9 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> object:
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[tuple[World, TestClient]]:
     w = build_world(tmp_path / "data")
+    for name in w.users:  # known device: TestClient's own address and user agent
+        w.rt.logins.login(f"{name}@{DOMAIN}", PASSWORD, remote="testclient",
+                          protocol=Protocol.WEB, client="testclient")  # fmt: skip
     with TestClient(create_app(w.rt.web_backend())) as client:
         yield w, client
     w.rt.close()

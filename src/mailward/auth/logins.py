@@ -1,9 +1,11 @@
 """The login check, and the login history it leaves ("last logon", done right).
 
 Every attempt is recorded — success or failure, with reason — before the answer
-is given. Throttling: after `MAX_FAILURES` failed attempts for one address within
-`WINDOW_S`, further attempts are refused as "throttled" without checking the
-password (and recorded as such).
+is given. Throttling, both within `WINDOW_S`: after `MAX_FAILURES` failed attempts
+naming one address (since its last success), and after `MAX_REMOTE_FAILURES` from
+one client address, further attempts are refused as "throttled" without checking
+the password (and recorded as such). The address throttle counts unknown
+addresses too, so a lockout says nothing about whether an account exists.
 """
 
 import time
@@ -18,6 +20,8 @@ from mailward.core.principal import Principal, Protocol
 from mailward.store import LoginRow, MailStore
 
 MAX_FAILURES = 10
+MAX_REMOTE_FAILURES = 50
+THROTTLED = "too many failed sign-in attempts; try again in 15 minutes"
 MIN_PASSWORD_CHARS = 10
 WINDOW_S = 15 * 60
 REFUSED = "invalid address or password"
@@ -74,15 +78,16 @@ class Logins:
             )
         )
 
-    def _recent_failures(self, account_id: AccountId) -> int:
+    def _throttled(self, address: str, remote: str) -> str | None:
         since = (time.time_ns() // 1000) - WINDOW_S * 1_000_000
-        events = self.store.login_events(account_id, MAX_FAILURES * 2)
-        count = 0
-        for e in events:  # newest first: count failures back to the last success
-            if e.success or e.at_us < since:
-                break
-            count += 1
-        return count
+        if self.store.failed_logins(address=address, since_us=since) >= MAX_FAILURES:
+            return "throttled"
+        if (
+            remote
+            and self.store.failed_logins(remote=remote, since_us=since) >= MAX_REMOTE_FAILURES
+        ):
+            return "throttled-remote"
+        return None
 
     def login(
         self,
@@ -96,16 +101,19 @@ class Logins:
         """Check a password and return a Principal on a fresh session.
 
         Raises:
-            AuthError: with the same message for every refusal.
+            AuthError: the same message for an unknown address and a wrong password
+                (and for a disabled account); THROTTLED when a throttle applies.
         """
         address = address.strip().lower()[:320]
         row = self.store.account_by_address(address)
+        throttled = self._throttled(address, remote)
+        if throttled is not None:
+            self._record(row.id if row else None, address, remote, protocol, client, False,
+                         throttled)  # fmt: skip
+            raise AuthError(THROTTLED)
         if row is None:
             self.passwords.verify(None, password)  # same cost as a real check
             self._record(None, address, remote, protocol, client, False, "unknown-address")
-            raise AuthError(REFUSED)
-        if self._recent_failures(row.id) >= MAX_FAILURES:
-            self._record(row.id, address, remote, protocol, client, False, "throttled")
             raise AuthError(REFUSED)
         if not self.passwords.verify(row.password_hash, password):
             self._record(row.id, address, remote, protocol, client, False, "bad-password")
@@ -117,6 +125,16 @@ class Logins:
             self.store.set_password_hash(row.id, self.passwords.hash(password))
         self._record(row.id, address, remote, protocol, client, True, "ok")
         return Principal(row.id, row.address, new_session_id(), protocol, remote)
+
+    def is_new_device(self, principal: Principal, client: str) -> bool:
+        """Whether the login that made `principal` came from a device (client string)
+        or client address this account never signed in from before (the newest
+        success, the login itself, is not counted). The very first sign-in of an
+        account is not "new": there is nothing to compare it with."""
+        earlier = [e for e in self.store.login_events(principal.account_id, 500) if e.success][1:]
+        if not earlier:
+            return False
+        return not any(e.remote == principal.remote and e.client == client[:256] for e in earlier)
 
     def change_password(self, principal: Principal, current: str, new: str) -> None:
         """Raises: InvalidInput (the current password is wrong, or the new one too

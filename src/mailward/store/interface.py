@@ -65,6 +65,9 @@ class MailStore(Protocol):
     def set_password_hash(self, account_id: AccountId, password_hash: str) -> None: ...
     def add_login_event(self, row: LoginRow) -> int: ...
     def login_events(self, account_id: AccountId, limit: int = 100) -> list[LoginRow]: ...
+    def failed_logins(self, *, address: str = "", remote: str = "", since_us: int) -> int:
+        """Failed attempts since `since_us` naming `address` (after its last
+        success), or coming from `remote`: the throttles' counts."""
 
     # mailboxes
     def create_mailbox(

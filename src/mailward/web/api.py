@@ -24,6 +24,7 @@ from mailward.core.errors import (
 )
 from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
+from mailward.web.alerts import new_device_alert
 from mailward.web.pages import _backend
 from mailward.web.session import SESSION_COOKIE, client_ip, device
 
@@ -155,7 +156,10 @@ def create_session(body: Credentials, request: Request) -> Token:
     b = _backend(request)
     p = b.logins.login(body.address, body.password, remote=client_ip(request),
                        protocol=Protocol.API, client=device(request))  # fmt: skip
-    return Token(token=b.sessions.create(p, device(request)))
+    token = b.sessions.create(p, device(request))
+    if b.logins.is_new_device(p, device(request)):
+        new_device_alert(b, p, device(request), str(request.base_url))
+    return Token(token=token)
 
 
 @router.delete("/session", status_code=204)

@@ -18,6 +18,7 @@ class WebBackend:
     hostname: our name (the domain of Message-IDs we make).
     max_message_bytes: the largest message compose may build.
     queued: called after a sent message queued mail for foreign recipients.
+    system_door: the system's door (delivers the new-device alert).
     """
 
     door: Callable[[Principal], MailAccess]
@@ -27,3 +28,4 @@ class WebBackend:
     hostname: str = "localhost"
     max_message_bytes: int = 25 * 1024 * 1024
     queued: Callable[[], None] = lambda: None
+    system_door: Callable[[], MailAccess] | None = None

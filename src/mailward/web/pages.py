@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from mailward.access import MailAccess
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.principal import Principal, Protocol
+from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
 from mailward.web.headers import BODY_CSP
 from mailward.web.render import body_document
@@ -99,6 +100,8 @@ def login(
     # A new session (and token) at every login: a token planted before login is
     # worthless afterwards.
     session_token = b.sessions.create(p, device(request))
+    if b.logins.is_new_device(p, device(request)):
+        new_device_alert(b, p, device(request), str(request.base_url))
     response = RedirectResponse("/mail/INBOX?welcome=1", status_code=303)
     set_cookie(response, SESSION_COOKIE, session_token, secure=b.secure_cookies,
                max_age=SESSION_MAX_AGE_S)  # fmt: skip

@@ -389,6 +389,22 @@ class SqliteStore(_QueueStore, _SessionStore):
             )
             return int(cur.lastrowid or 0)
 
+    def failed_logins(self, *, address: str = "", remote: str = "", since_us: int) -> int:
+        c = self.db.read()
+        if address:
+            row = c.execute(
+                "SELECT count(*) FROM login_events WHERE address = ? AND success = 0"
+                " AND at_us >= ? AND id > coalesce((SELECT max(id) FROM login_events"
+                " WHERE address = ? AND success = 1), 0)",
+                (address, since_us, address),
+            ).fetchone()
+        else:
+            row = c.execute(
+                "SELECT count(*) FROM login_events WHERE remote = ? AND success = 0 AND at_us >= ?",
+                (remote, since_us),
+            ).fetchone()
+        return int(row[0])
+
     def login_events(self, account_id: AccountId, limit: int = 100) -> list[LoginRow]:
         rows = self.db.read().execute(
             "SELECT id, at_us, account_id, address, remote, protocol, client, success, reason"
