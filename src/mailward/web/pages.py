@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from mailward.access import MailAccess
 from mailward.core.errors import AuthError, InvalidInput
+from mailward.core.mailbox import MailboxInfo
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
@@ -61,6 +62,14 @@ def check_csrf(request: Request, given: str | None) -> None:
 def _when(value: datetime | None = None, *, us: int | None = None) -> str:
     when = value if value is not None else datetime.fromtimestamp((us or 0) / 1e6, UTC)
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+_ORDER = {"INBOX": 0, "Drafts": 1, "Sent": 2, "Archive": 3, "Junk": 4, "Trash": 5}
+
+
+def _ordered(folders: list[MailboxInfo]) -> list[MailboxInfo]:
+    """INBOX and the special folders first, then the user's, by name."""
+    return sorted(folders, key=lambda f: (_ORDER.get(f.name, 6), f.name.lower()))
 
 
 # -- signing in and out ---------------------------------------------------------------
@@ -135,7 +144,7 @@ def mailbox(
     welcome: int = 0,
     sent: int = 0,
 ) -> Response:
-    folders = d.mailboxes()
+    folders = _ordered(d.mailboxes())
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
     banner = None
     if welcome:
@@ -177,7 +186,7 @@ def message(
             "me": p,
             "mailbox": mailbox,
             "m": view,
-            "folders": d.mailboxes(),
+            "folders": _ordered(d.mailboxes()),
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
             "when": _when,
             "quote": quote,
