@@ -6,7 +6,7 @@ import re
 from fastapi.testclient import TestClient
 from web_support import sign_in
 
-from support import World, make_message
+from support import PASSWORD, World, make_message
 
 
 def test_sign_in_refusals_are_identical_and_success_sets_a_safe_cookie(
@@ -117,3 +117,23 @@ def test_sign_out_needs_the_csrf_token_and_ends_the_session(web: tuple[World, Te
     assert out.status_code == 303
     again = client.get("/mail/INBOX", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == "/login"
+
+
+def test_search_page_and_api(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    w.rt.system().deliver(["alice@example.test"], make_message("Tax return 2026", "the form"))
+    w.rt.system().deliver(["alice@example.test"], make_message("Holiday", "tax-free shop"))
+    w.rt.system().deliver(["bob@example.test"], make_message("Tax for bob", "bob's"))
+    sign_in(client, "alice")
+    page = client.get("/search", params={"mailbox": "INBOX", "subject": "tax"})
+    assert page.status_code == 200 and "Tax return 2026" in page.text
+    assert "Holiday" not in page.text.split('id="results"', 1)[1] and "Tax for bob" not in page.text
+    body = client.get("/search", params={"mailbox": "INBOX", "text": "TAX-FREE"})
+    assert "Holiday" in body.text.split('id="results"', 1)[1]
+    bad = client.get("/search", params={"mailbox": "INBOX", "since": "yesterday"})
+    assert bad.status_code == 400
+    creds = {"address": "alice@example.test", "password": PASSWORD}
+    token = client.post("/api/v1/session", json=creds).json()["token"]
+    r = client.get("/api/v1/mailboxes/INBOX/search", params={"sender": "elsewhere"},
+                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert sorted(m["subject"] for m in r.json()["items"]) == ["Holiday", "Tax return 2026"]

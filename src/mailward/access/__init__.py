@@ -24,6 +24,7 @@ from mailward.access.delegation import Delegation, GrantInfo
 from mailward.access.evidence import AccessEntry
 from mailward.access.mail import MailAccess
 from mailward.access.relaying import Relaying, Unopenable
+from mailward.access.searching import SearchQuery
 from mailward.access.services import DEFAULT_RETENTION_S, Services
 from mailward.access.submitting import Submitted
 
@@ -37,6 +38,7 @@ __all__ = [
     "QueuedRecipient",
     "RecipientStatus",
     "Relaying",
+    "SearchQuery",
     "Services",
     "Submitted",
     "Unopenable",

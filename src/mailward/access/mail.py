@@ -3,10 +3,11 @@
 from mailward.access.changing import Changing
 from mailward.access.evidence import Evidence
 from mailward.access.reading import Reading
+from mailward.access.searching import Searching
 from mailward.access.submitting import Submitting
 
 
-class MailAccess(Reading, Changing, Submitting, Evidence):
+class MailAccess(Reading, Changing, Submitting, Evidence, Searching):
     """The one door. Bound to one Principal at construction; no method takes an account.
 
     Every item and part handed out is recorded in the audit log (durably) before it

@@ -188,6 +188,27 @@ def messages(
     return MessagePage(items=[_summary(m) for m in page.items], cursor=page.cursor)
 
 
+@router.get("/mailboxes/{mailbox}/search", response_model=MessagePage)
+def search(
+    mailbox: str,
+    d: Annotated[MailAccess, Depends(api_door)],
+    sender: str = "",
+    to: str = "",
+    subject: str = "",
+    text: str = "",
+    since: str = "",
+    before: str = "",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> MessagePage:
+    """Matches newest first; `cursor` continues a bounded scan (also after a page
+    that is not full); null when the whole folder was searched."""
+    from mailward.web.search import query_of
+
+    page = d.search(mailbox, query_of(sender, to, subject, text, since, before), limit, cursor)
+    return MessagePage(items=[_summary(m) for m in page.items], cursor=page.cursor)
+
+
 @router.get("/messages/{message_id}", response_model=Message)
 def message(message_id: str, d: Annotated[MailAccess, Depends(api_door)]) -> Message:
     from mailward.web.render import sanitize

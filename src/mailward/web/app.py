@@ -17,7 +17,7 @@ from mailward.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from mailward.web import actions, api, compose, security
+from mailward.web import actions, api, compose, search, security
 from mailward.web.backend import WebBackend
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
@@ -46,6 +46,7 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(compose.router)
     app.include_router(security.router)
+    app.include_router(search.router)
     app.include_router(api.router)
     app.add_middleware(SecurityHeaders)
 
