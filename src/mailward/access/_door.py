@@ -130,11 +130,32 @@ class Door:
             raise NotFound("no such message")
         row = self._s.store.message(self._me, MessageId(message_id))
         if row is None:
+            self._record_foreign(MessageId(message_id), part, action)
             raise NotFound("no such message")
         crossing = check_owner(row.account_id, self._me, row.id)
         if crossing is not None:
             raise self._refuse(crossing, part, action)
         return row
+
+    def _record_foreign(self, item: MessageId, part: str, action: Action) -> None:
+        """An id that is not ours: if it is someone else's, the attempt is evidence
+        (a refused record under the real owner); the caller gets NotFound either
+        way, exactly as for an id that never existed."""
+        owner = self._s.store.message_owner(item)
+        if owner is not None and owner != self._me:
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    owner,
+                    "",
+                    [item],
+                    [],
+                    part,
+                    action,
+                    Outcome.REFUSED,
+                    "asked for another account's item",
+                )
+            )
 
     def _raw(self, row: MessageRow, part: str, action: Action) -> bytes:
         try:

@@ -98,6 +98,10 @@ class MailStore(Protocol):
     ) -> list[MessageRow]:
         """Newest first by (internal date, id); `before` is the last (date, id) seen."""
 
+    def message_owner(self, message_id: MessageId) -> AccountId | None:
+        """Whose message this id is (owner-less, and only for recording a refused
+        attempt: the caller gets NotFound either way)."""
+
     def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]: ...
     def set_flags(self, account_id: AccountId, message_id: MessageId, flags: str) -> MessageRow: ...
     def move_message(

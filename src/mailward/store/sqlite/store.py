@@ -590,6 +590,14 @@ class SqliteStore(_QueueStore, _SessionStore):
             )
         return [_message(r) for r in rows]
 
+    def message_owner(self, message_id: MessageId) -> AccountId | None:
+        r = (
+            self.db.read()
+            .execute("SELECT account_id FROM messages WHERE id = ? LIMIT 1", (message_id,))
+            .fetchone()
+        )
+        return AccountId(str(r[0])) if r else None
+
     def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]:
         rows = self.db.read().execute(
             "SELECT id FROM messages WHERE account_id = ? AND mailbox_id = ? ORDER BY uid",
