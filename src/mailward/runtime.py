@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
-from mailward.auth import Directory, Logins, Passwords, Sessions
+from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
@@ -62,7 +62,7 @@ class Runtime:
             keyring,
             services,
             Directory(store, keyring, passwords),
-            Logins(store, passwords),
+            Logins(store, passwords, SecondFactor(store, keyring)),
             Sessions(store, keyring.service_key(SESSION_TOKEN_KEY)),
         )
 
@@ -112,6 +112,7 @@ class Runtime:
             max_message_bytes=self.settings.max_message_bytes,
             queued=queued,
             system_door=lambda: self.system(Protocol.WEB),
+            second_factor=self.logins.second_factor,
         )
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:

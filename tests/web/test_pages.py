@@ -16,8 +16,8 @@ def test_sign_in_refusals_are_identical_and_success_sets_a_safe_cookie(
     wrong = sign_in(client, "alice", "not the password")
     unknown = sign_in(client, "nobody")
     assert wrong.status_code == unknown.status_code == 401  # type: ignore[attr-defined]
-    assert "invalid address or password" in wrong.text  # type: ignore[attr-defined]
-    assert "invalid address or password" in unknown.text  # type: ignore[attr-defined]
+    assert "invalid address, password or code" in wrong.text  # type: ignore[attr-defined]
+    assert "invalid address, password or code" in unknown.text  # type: ignore[attr-defined]
     ok = sign_in(client, "alice")
     assert ok.status_code == 303 and ok.headers["location"] == "/mail/INBOX?welcome=1"  # type: ignore[attr-defined]
     cookie = ok.headers["set-cookie"]  # type: ignore[attr-defined]

@@ -81,3 +81,29 @@ def test_a_sign_in_from_a_new_device_mails_the_owner(web: tuple[World, TestClien
     sign_in(client, "alice")  # the same device again: no second alert
     alerts = [m for m in w.door("alice").list_messages().items if "New sign-in" in m.subject]
     assert len(alerts) == 1
+
+
+def test_enrol_totp_and_sign_in_with_a_code(web: tuple[World, TestClient]) -> None:
+    import time
+
+    import pyotp
+
+    w, client = web
+    sign_in(client, "alice")
+    started = client.post("/security/2fa/start", data={"csrf": csrf_of(client)})
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', started.text)
+    assert secret is not None and 'src="data:image/svg+xml;base64,' in started.text
+    token = re.search(r'name="csrf" value="([^"]+)"', started.text).group(1)  # type: ignore[union-attr]
+    done = client.post("/security/2fa/confirm",
+                       data={"csrf": token, "code": pyotp.TOTP(secret.group(1)).now()})  # fmt: skip
+    assert done.status_code == 200 and len(re.findall(r"<li><code>", done.text)) == 10
+    assert 'id="two-factor-on"' in client.get("/security").text
+    with TestClient(create_app(w.rt.web_backend())) as other:
+        assert sign_in(other, "alice").status_code == 401  # type: ignore[attr-defined]
+        totp = pyotp.TOTP(secret.group(1))
+        code = totp.at(time.time() + totp.interval)
+        form = other.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        fields = {"address": f"alice@{DOMAIN}", "password": PASSWORD, "code": code, "csrf": csrf}
+        ok = other.post("/login", data=fields, follow_redirects=False)
+        assert ok.status_code == 303

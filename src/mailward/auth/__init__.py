@@ -3,8 +3,9 @@
 Layout: `passwords.py` (argon2id hashing), `directory.py` (domains and accounts:
 creating an account creates its data key and its special mailboxes),
 `logins.py` (the login check; it records every attempt, the "last logon" data),
-`sessions.py` (web/API sessions: only a keyed hash of each token is stored, and
-every lookup checks the row it got is the token's).
+`second_factor.py` (TOTP and recovery codes), `sessions.py` (web/API
+sessions: only a keyed hash of each token is stored, and every lookup checks the
+row it got is the token's).
 
 Invariants: a refused login says the same thing for an unknown address and a wrong
 password, and takes the same time (a dummy hash is verified); every attempt is
@@ -14,6 +15,15 @@ recorded with time, address, remote address, protocol, client and reason.
 from mailward.auth.directory import Directory
 from mailward.auth.logins import LoginHistory, Logins
 from mailward.auth.passwords import Passwords
+from mailward.auth.second_factor import SecondFactor
 from mailward.auth.sessions import SessionInfo, Sessions
 
-__all__ = ["Directory", "LoginHistory", "Logins", "Passwords", "SessionInfo", "Sessions"]
+__all__ = [
+    "Directory",
+    "LoginHistory",
+    "Logins",
+    "Passwords",
+    "SecondFactor",
+    "SessionInfo",
+    "Sessions",
+]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mailward.auth.passwords import Passwords
+from mailward.auth.second_factor import SecondFactor
 from mailward.core.account import LoginEvent
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.ids import AccountId, new_session_id
@@ -24,7 +25,10 @@ MAX_REMOTE_FAILURES = 50
 THROTTLED = "too many failed sign-in attempts; try again in 15 minutes"
 MIN_PASSWORD_CHARS = 10
 WINDOW_S = 15 * 60
-REFUSED = "invalid address or password"
+REFUSED = "invalid address, password or code"
+# Where a second factor can be asked for. Mail protocols (SMTP AUTH, later IMAP and
+# POP3) cannot: they will need app passwords (todo: issue 7).
+SECOND_FACTOR_PROTOCOLS = frozenset({Protocol.WEB, Protocol.API})
 
 
 def _event(r: LoginRow) -> LoginEvent:
@@ -53,6 +57,7 @@ class LoginHistory:
 class Logins:
     store: MailStore
     passwords: Passwords
+    second_factor: SecondFactor | None = None
 
     def _record(
         self,
@@ -97,8 +102,11 @@ class Logins:
         remote: str = "",
         protocol: Protocol = Protocol.CLI,
         client: str = "",
+        code: str = "",
     ) -> Principal:
-        """Check a password and return a Principal on a fresh session.
+        """Check a password (and, where two-factor sign-in is on, `code`: from the
+        authenticator app or a recovery code) and return a Principal on a fresh
+        session.
 
         Raises:
             AuthError: the same message for an unknown address and a wrong password
@@ -121,6 +129,15 @@ class Logins:
         if row.disabled:
             self._record(row.id, address, remote, protocol, client, False, "disabled")
             raise AuthError(REFUSED)
+        if (
+            self.second_factor is not None
+            and protocol in SECOND_FACTOR_PROTOCOLS
+            and self.second_factor.enabled(row.id)
+            and not self.second_factor.check(row.id, code)
+        ):
+            reason = "code-missing" if not code else "bad-code"
+            self._record(row.id, address, remote, protocol, client, False, reason)
+            raise AuthError(REFUSED)
         if self.passwords.needs_rehash(row.password_hash):
             self.store.set_password_hash(row.id, self.passwords.hash(password))
         self._record(row.id, address, remote, protocol, client, True, "ok")
@@ -136,15 +153,19 @@ class Logins:
             return False
         return not any(e.remote == principal.remote and e.client == client[:256] for e in earlier)
 
+    def confirm_password(self, principal: Principal, password: str) -> None:
+        """For a sensitive change. Raises: InvalidInput if the password is wrong."""
+        row = self.store.account(principal.account_id)
+        if row is None or not self.passwords.verify(row.password_hash, password):
+            raise InvalidInput("the current password is not right")
+
     def change_password(self, principal: Principal, current: str, new: str) -> None:
         """Raises: InvalidInput (the current password is wrong, or the new one too
         short or long); the session stays signed in either way."""
         if len(new) < MIN_PASSWORD_CHARS or len(new) > 1024:
             raise InvalidInput(f"a password needs {MIN_PASSWORD_CHARS} to 1024 characters")
-        row = self.store.account(principal.account_id)
-        if row is None or not self.passwords.verify(row.password_hash, current):
-            raise InvalidInput("the current password is not right")
-        self.store.set_password_hash(row.id, self.passwords.hash(new))
+        self.confirm_password(principal, current)
+        self.store.set_password_hash(principal.account_id, self.passwords.hash(new))
 
     def history(self, account_id: AccountId, limit: int = 100) -> list[LoginEvent]:
         """Login attempts naming this account, newest first."""

@@ -154,8 +154,10 @@ def _summary(m: MessageSummary) -> Summary:
 @router.post("/session", response_model=Token, status_code=201)
 def create_session(body: Credentials, request: Request) -> Token:
     b = _backend(request)
-    p = b.logins.login(body.address, body.password, remote=client_ip(request),
-                       protocol=Protocol.API, client=device(request))  # fmt: skip
+    p = b.logins.login(
+        body.address, body.password, remote=client_ip(request), protocol=Protocol.API,
+        client=device(request), code=body.totp or "",
+    )  # fmt: skip
     token = b.sessions.create(p, device(request))
     if b.logins.is_new_device(p, device(request)):
         new_device_alert(b, p, device(request), str(request.base_url))

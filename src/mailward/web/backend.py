@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailward.access import MailAccess
-from mailward.auth import Logins, Sessions
+from mailward.auth import Logins, SecondFactor, Sessions
 from mailward.core.principal import Principal
 
 
@@ -29,3 +29,4 @@ class WebBackend:
     max_message_bytes: int = 25 * 1024 * 1024
     queued: Callable[[], None] = lambda: None
     system_door: Callable[[], MailAccess] | None = None
+    second_factor: SecondFactor | None = None

@@ -89,6 +89,7 @@ def login(
     request: Request,
     address: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
+    code: Annotated[str, Form(max_length=20)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     b = _backend(request)
@@ -97,7 +98,7 @@ def login(
     try:
         p = b.logins.login(
             address, password, remote=client_ip(request), protocol=Protocol.WEB,
-            client=device(request),
+            client=device(request), code=code,
         )  # fmt: skip
     except AuthError as exc:
         token = new_login_csrf()

@@ -33,6 +33,7 @@ def security(
             "logins": b.logins.history(p.account_id, 50),
             "sessions": b.sessions.live(p.account_id),
             "accesses": d.accesses_by_others(100),
+            "two_factor": b.second_factor is not None and b.second_factor.enabled(p.account_id),
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
             "when": _when,
             "done": done,
@@ -79,3 +80,70 @@ def change_password(
     b.logins.change_password(p, current, new)
     b.sessions.revoke_others(p)  # a new password ends every other session
     return RedirectResponse("/security?done=password", status_code=303)
+
+
+def _qr_data_uri(uri: str) -> str:
+    import base64
+    import io
+
+    import qrcode
+    import qrcode.image.svg
+
+    buf = io.BytesIO()
+    qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage).save(buf)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@router.post("/security/2fa/start", response_class=HTMLResponse)
+def totp_start(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    sf = _backend(request).second_factor
+    if sf is None:
+        raise NotFound("two-factor sign-in is not available")
+    secret, uri = sf.start(p.account_id, p.address)
+    return _render(
+        request,
+        "totp.html",
+        {"me": p, "secret": secret, "qr": _qr_data_uri(uri), "codes": None,
+         "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, ""))},
+    )  # fmt: skip
+
+
+@router.post("/security/2fa/confirm", response_class=HTMLResponse)
+def totp_confirm(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    code: Annotated[str, Form(max_length=20)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    sf = _backend(request).second_factor
+    if sf is None:
+        raise NotFound("two-factor sign-in is not available")
+    codes = sf.confirm(p.account_id, code)
+    return _render(
+        request,
+        "totp.html",
+        {"me": p, "secret": None, "qr": None, "codes": codes,
+         "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, ""))},
+    )  # fmt: skip
+
+
+@router.post("/security/2fa/disable")
+def totp_disable(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    b = _backend(request)
+    if b.second_factor is None:
+        raise NotFound("two-factor sign-in is not available")
+    b.logins.confirm_password(p, password)
+    b.second_factor.disable(p.account_id)
+    return RedirectResponse("/security?done=2fa-off", status_code=303)

@@ -72,6 +72,64 @@ def _session(r: Any) -> SessionRow:
     )
 
 
+class _SecondFactorStore:
+    """TOTP secrets (sealed) and recovery codes (see migration 0007)."""
+
+    db: Database
+
+    def second_factor(self, account_id: AccountId) -> tuple[bytes, int | None, int] | None:
+        r = (
+            self.db.read()
+            .execute(
+                "SELECT secret, confirmed_us, last_step FROM second_factors WHERE account_id = ?",
+                (account_id,),
+            )
+            .fetchone()
+        )
+        return (bytes(r[0]), None if r[1] is None else int(r[1]), int(r[2])) if r else None
+
+    def set_second_factor(
+        self, account_id: AccountId, secret: bytes, confirmed_us: int | None
+    ) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO second_factors (account_id, secret, confirmed_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (account_id) DO UPDATE SET secret = excluded.secret,"
+                " confirmed_us = excluded.confirmed_us",
+                (account_id, secret, confirmed_us),
+            )
+
+    def use_time_step(self, account_id: AccountId, step: int) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE second_factors SET last_step = ? WHERE account_id = ? AND last_step < ?",
+                (step, account_id, step),
+            )
+            return cur.rowcount == 1
+
+    def drop_second_factor(self, account_id: AccountId) -> None:
+        with self.db.write() as c:
+            c.execute("DELETE FROM second_factors WHERE account_id = ?", (account_id,))
+            c.execute("DELETE FROM recovery_codes WHERE account_id = ?", (account_id,))
+
+    def set_recovery_codes(self, account_id: AccountId, hashes: list[bytes]) -> None:
+        with self.db.write() as c:
+            c.execute("DELETE FROM recovery_codes WHERE account_id = ?", (account_id,))
+            c.executemany(
+                "INSERT INTO recovery_codes (account_id, code_hash) VALUES (?, ?)",
+                [(account_id, h) for h in hashes],
+            )
+
+    def use_recovery_code(self, account_id: AccountId, code_hash: bytes, at_us: int) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE recovery_codes SET used_us = ? WHERE account_id = ? AND code_hash = ?"
+                " AND used_us IS NULL",
+                (at_us, account_id, code_hash),
+            )
+            return cur.rowcount == 1
+
+
 class _SessionStore:
     """Web and API sessions (see migration 0004)."""
 
@@ -257,7 +315,7 @@ def _seen(flags: str) -> int:
     return 1 if "\\Seen" in flags.split() else 0
 
 
-class SqliteStore(_QueueStore, _SessionStore):
+class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
     """MailStore on SQLite. See `mailward.store.interface.MailStore` for the contract."""
 
     def __init__(self, db: Database) -> None:
