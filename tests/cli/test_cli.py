@@ -82,7 +82,7 @@ def test_admin_and_user_workflow(tmp_path: Path) -> None:
         stdin=b"nope-nope\n",
         ok=False,
     )
-    assert wrong.returncode == 1 and "invalid address or password" in wrong.stderr
+    assert wrong.returncode == 1 and "invalid address, password or code" in wrong.stderr
 
     assert "intact" in run(data, "audit", "verify").stdout
     assert "rotated" in run(data, "keys", "rotate").stdout
