@@ -40,7 +40,9 @@ def create_app(backend: WebBackend) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.backend = backend
-    app.state.templates = Jinja2Templates(directory=_HERE / "templates")
+    templates = Jinja2Templates(directory=_HERE / "templates")
+    templates.env.auto_reload = False  # no stat() of every template on every page
+    app.state.templates = templates
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(actions.router)

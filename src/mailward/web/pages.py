@@ -1,5 +1,7 @@
 """The pages: sign in/out, folders and message list, a message, its parts."""
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -11,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from mailward.access import MailAccess
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
+from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
@@ -62,6 +65,34 @@ def check_csrf(request: Request, given: str | None) -> None:
 def _when(value: datetime | None = None, *, us: int | None = None) -> str:
     when = value if value is not None else datetime.fromtimestamp((us or 0) / 1e6, UTC)
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One list line, formatted in Python (a template formatting 50 lines was most
+    of a page's time)."""
+
+    id: str
+    href: str
+    sender: str
+    subject: str
+    snippet: str
+    date: str
+    css: str
+    flagged: bool
+    attachments: bool
+
+
+def _rows(mailbox: str, items: Sequence[MessageSummary]) -> list[_Row]:
+    base = f"/mail/{quote(mailbox, safe='')}/"
+    out = []
+    for m in items:
+        flagged = m.flags.flagged
+        snippet = m.snippet if len(m.snippet) <= 90 else m.snippet[:87] + "..."
+        css = ("unread" if m.unread else "") + (" flagged" if flagged else "")
+        out.append(_Row(m.id, base + m.id, m.sender, m.subject or "(no subject)", snippet,
+                        _when(m.internal_date), css, flagged, m.has_attachments))  # fmt: skip
+    return out
 
 
 _ORDER = {"INBOX": 0, "Drafts": 1, "Sent": 2, "Archive": 3, "Junk": 4, "Trash": 5}
@@ -147,6 +178,7 @@ def mailbox(
 ) -> Response:
     folders = _ordered(d.mailboxes())
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
+    rows = _rows(mailbox, page.items)
     banner = None
     if welcome:
         history = _backend(request).logins.since_last_login(p.account_id)
@@ -162,6 +194,7 @@ def mailbox(
             "folders": folders,
             "mailbox": mailbox,
             "page": page,
+            "rows": rows,
             "banner": banner,
             "sent": sent,
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),

@@ -492,19 +492,12 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         return MailboxRow(account_id, mailbox_id, name, special_use, uidvalidity, 1, 1, True)
 
     def mailboxes(self, account_id: AccountId) -> list[MailboxRow]:
-        conn = self.db.read()
-        counts = {
-            r[0]: (int(r[1]), int(r[2] or 0))
-            for r in conn.execute(
-                "SELECT mailbox_id, count(*), sum(seen = 0) FROM messages WHERE account_id = ?"
-                " GROUP BY mailbox_id",
-                (account_id,),
-            )
-        }
-        rows = conn.execute(
-            f"SELECT {_MBX_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name", (account_id,)
+        """With counts kept by triggers (migration 0008)."""
+        rows = self.db.read().execute(
+            f"SELECT {_MBX_COLS}, total, unseen FROM mailboxes WHERE account_id = ? ORDER BY name",
+            (account_id,),
         )
-        return [_mailbox(r, *counts.get(r[1], (0, 0))) for r in rows]
+        return [_mailbox(r, int(r[-2]), int(r[-1])) for r in rows]
 
     def mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxRow | None:
         r = (

@@ -1,0 +1,197 @@
+"""Web benchmark: the inbox page and opening a message, 1 and 50 signed-in users.
+
+A fresh data directory with one account holding `--messages` messages (4 KB,
+delivered through the door), the real service (`mailward serve`, web only) on
+127.0.0.1, and `wrk` (C; Debian package `wrk`) as the client so that the client's
+CPU does not come out of the server's share on 2 cores. Each wrk connection is a
+separately signed-in session (its own cookie); "open a message" picks a random
+message among the newest 1,000 per request. Bounded: fixed duration per run.
+
+    python bench/web_bench.py [--messages 100000] [--seconds 10] [--users 1,50]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+from mailward.config import Settings
+from mailward.runtime import Runtime
+
+USER = "bench@example.test"
+PASSWORD = "bench-password-1"
+
+LUA = """
+local tokens = {%(tokens)s}
+local ids = {%(ids)s}
+local counter = 0
+setup = function(thread) end
+init = function(args) counter = 0 end
+request = function()
+  counter = counter + 1
+  local token = tokens[(counter %% #tokens) + 1]
+  local path = "%(path)s"
+  if #ids > 0 and path == "MESSAGE" then
+    path = "/mail/INBOX/" .. ids[math.random(#ids)]
+  end
+  return wrk.format("GET", path, {["Cookie"] = "mw_session=" .. token})
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def populate(data: Path, count: int) -> None:
+    rt = Runtime.open(Settings(data=data))
+    rt.directory.add_domain("example.test")
+    rt.directory.add_user(USER, PASSWORD)
+    body = ("The quick brown fox jumps over the lazy dog. " * 2 + "\n") * 45
+    raws = [
+        (
+            f"From: Sender {i} <sender{i}@elsewhere.test>\r\nTo: {USER}\r\n"
+            f"Subject: Benchmark message number {i}\r\n\r\n{body}"
+        ).encode()
+        for i in range(200)
+    ]
+    system = rt.system()
+    done = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal done
+        while True:
+            with lock:
+                if done >= count:
+                    return
+                done += 1
+                i = done
+            system.deliver([USER], raws[i % len(raws)])
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for t in workers:
+        t.start()
+    while any(t.is_alive() for t in workers):
+        time.sleep(2)
+        print(f"  populating: {done}/{count}", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+    rt.close()
+
+
+def sign_in(base: str) -> str:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/login").read().decode()
+    match = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert match is not None
+    data = urllib.parse.urlencode({"address": USER, "password": PASSWORD, "csrf": match.group(1)})
+    opener.open(f"{base}/login", data=data.encode()).read()
+    token = next(c.value for c in jar if c.name == "mw_session")
+    return str(token)
+
+
+def newest_ids(base: str, token: str, pages: int = 20) -> list[str]:
+    ids: list[str] = []
+    url = f"{base}/mail/INBOX"
+    for _ in range(pages):
+        req = urllib.request.Request(url, headers={"Cookie": f"mw_session={token}"})
+        html = urllib.request.urlopen(req).read().decode()
+        ids += re.findall(r'href="/mail/INBOX/(m[0-9a-f]+)"', html)
+        nxt = re.search(r'href="\?cursor=([^"]+)"', html)
+        if not nxt:
+            break
+        url = f"{base}/mail/INBOX?cursor={nxt.group(1)}"
+    return ids
+
+
+def wrk(base: str, path: str, tokens: list[str], ids: list[str], users: int, seconds: int) -> str:
+    script = LUA % {
+        "tokens": ",".join(f'"{t}"' for t in tokens[:users]),
+        "ids": ",".join(f'"{i}"' for i in ids),
+        "path": path,
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", "1" if users == 1 else "2", "-c", str(users), "-d", f"{seconds}s",
+             "--latency", "-s", f.name, base],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(f.name)
+    return out
+
+
+def summary(out: str) -> str:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"\s99%\s+([\d.]+\w+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return (
+        f"{float(rps.group(1)) if rps else 0:8.0f} req/s  p50 {p50.group(1) if p50 else '?':>8}"
+        f"  p99 {p99.group(1) if p99 else '?':>8}"
+        + (f"  NON-2xx: {errors.group(1)}" if errors else "")
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--users", default="1,50")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    users = [int(u) for u in args.users.split(",")]
+    base_dir = Path(tempfile.mkdtemp(prefix="mailward-web-bench-"))
+    data = base_dir / "data"
+    try:
+        populate(data, args.messages)
+        port = free_port()
+        cmd = [sys.executable, "-m", "mailward", "serve", "--data", str(data),
+               "--web", f"127.0.0.1:{port}", "--smtp", "off", "--submission", "off"]  # fmt: skip
+        if args.workers > 1:
+            cmd += ["--workers", str(args.workers)]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"{base}/healthz").read()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            tokens = [sign_in(base) for _ in range(max(users))]
+            ids = newest_ids(base, tokens[0])
+            print(f"cores: {os.cpu_count()}; mailbox: {args.messages:,} messages; client: wrk;"
+                  f" {args.seconds} s per run; serve --workers {args.workers}")  # fmt: skip
+            for n in users:
+                out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds)
+                print(f"inbox page (50 newest), {n:2} user(s): {summary(out)}")
+                out = wrk(base, "MESSAGE", tokens, ids, n, args.seconds)
+                print(f"open a message,         {n:2} user(s): {summary(out)}")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
