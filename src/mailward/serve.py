@@ -55,14 +55,6 @@ async def serve(
         }
     listeners = await start_listeners(backend, sockets["smtp"], sockets["submission"])
     web = _web_server(rt, sockets.get("web"), wake)
-    import os as _os
-
-    import anyio.to_thread as _tt
-
-    _tt.current_default_thread_limiter().total_tokens = int(_os.environ.get("MW_WEB_THREADS", "40"))
-    import sys as _sys
-    if _os.environ.get("MW_SWITCH"):
-        _sys.setswitchinterval(float(_os.environ["MW_SWITCH"]))
     web_task = asyncio.create_task(web.serve(sockets=[web.sock])) if web else None
     if web is not None:
         host, port = web.sock.getsockname()[:2]
