@@ -39,6 +39,8 @@ bench: $(STAMP)
 	@if command -v smtp-source >/dev/null; then \
 		$(BIN)/python bench/smtp_ingest.py && $(BIN)/python bench/smtp_ingest.py --workers 2 --no-peer; \
 	else echo "smtp_ingest skipped: smtp-source not found (apt-get install postfix)"; fi
+	@if command -v wrk >/dev/null; then $(BIN)/python bench/web_bench.py; \
+	else echo "web_bench skipped: wrk not found (apt-get install wrk)"; fi
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests -k "fuzz or isolation"
