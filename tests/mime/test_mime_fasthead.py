@@ -256,9 +256,10 @@ def test_scanner_agrees_on_damaged_sections(raw: bytes) -> None:
 
 def test_generated_sections_mostly_take_the_scanner() -> None:
     # Guards the test above against a generator that only produces declined input.
+    # Derandomized: the same 200 examples every run, so the share cannot flake.
     taken = 0
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(header_sections())
     def count(raw: bytes) -> None:
         nonlocal taken
