@@ -137,3 +137,30 @@ def test_search_page_and_api(web: tuple[World, TestClient]) -> None:
     r = client.get("/api/v1/mailboxes/INBOX/search", params={"sender": "elsewhere"},
                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     assert sorted(m["subject"] for m in r.json()["items"]) == ["Holiday", "Tax return 2026"]
+
+
+def test_remote_images_only_when_the_reader_asks(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    raw = (
+        b"From: x@elsewhere.test\r\nTo: alice@example.test\r\nSubject: pictures\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Look <img src="https://images.example/cat.png" alt="cat"></p>'
+        b"<script>alert(1)</script>"
+    )
+    w.rt.system().deliver(["alice@example.test"], raw)
+    sign_in(client, "alice")
+    (m,) = w.door("alice").list_messages().items
+    page = client.get(f"/mail/INBOX/{m.id}")
+    assert 'id="remote-images"' in page.text
+    plain = client.get(f"/mail/INBOX/{m.id}/body")
+    assert "images.example" not in plain.text
+    assert "https:" not in plain.headers["content-security-policy"]
+    chosen = client.get(f"/mail/INBOX/{m.id}/body?images=1")
+    assert 'src="https://images.example/cat.png"' in chosen.text
+    assert "img-src data: https:" in chosen.headers["content-security-policy"]
+    assert (
+        "<script" not in chosen.text
+        and "script-src" not in chosen.headers["content-security-policy"]
+    )
+    shown = client.get(f"/mail/INBOX/{m.id}?images=1")
+    assert 'id="remote-images"' not in shown.text and "/body?images=1" in shown.text

@@ -15,7 +15,7 @@ BODY_CSP = (
     " base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-popups"
     " allow-popups-to-escape-sandbox"
 )
-BODY_CSP_REMOTE_IMAGES = BODY_CSP.replace("img-src data:", "img-src data: https: http:")
+BODY_CSP_REMOTE_IMAGES = BODY_CSP.replace("img-src data:", "img-src data: https:")
 
 _COMMON = [
     (b"x-content-type-options", b"nosniff"),

@@ -1,5 +1,6 @@
 """The pages: sign in/out, folders and message list, a message, its parts."""
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
-from mailward.web.headers import BODY_CSP
+from mailward.web.headers import BODY_CSP, BODY_CSP_REMOTE_IMAGES
 from mailward.web.render import body_document
 from mailward.web.session import (
     LOGIN_CSRF_COOKIE,
@@ -95,6 +96,7 @@ def _rows(mailbox: str, items: Sequence[MessageSummary]) -> list[_Row]:
     return out
 
 
+_REMOTE_IMG = re.compile(r"<img[^>]+src\s*=\s*[\"']?\s*https?:", re.IGNORECASE)
 _ORDER = {"INBOX": 0, "Drafts": 1, "Sent": 2, "Archive": 3, "Junk": 4, "Trash": 5}
 
 
@@ -211,12 +213,15 @@ def message(
     message_id: str,
     p: Annotated[Principal, Depends(principal)],
     d: Annotated[MailAccess, Depends(door)],
+    images: int = 0,
 ) -> Response:
     view = d.get_message(message_id)
     return _render(
         request,
         "message.html",
         {
+            "images": bool(images),
+            "has_remote_images": bool(view.html and _REMOTE_IMG.search(view.html)),
             "me": p,
             "mailbox": mailbox,
             "m": view,
@@ -230,13 +235,17 @@ def message(
 
 @router.get("/mail/{mailbox}/{message_id}/body")
 def message_body(
-    mailbox: str, message_id: str, d: Annotated[MailAccess, Depends(door)]
+    mailbox: str, message_id: str, d: Annotated[MailAccess, Depends(door)], images: int = 0
 ) -> Response:
-    """The HTML body for the sandboxed iframe (its own strict CSP)."""
+    """The HTML body for the sandboxed iframe (its own strict CSP). `images=1`: the
+    reader chose to load this message's remote images (still no scripts)."""
     view = d.get_message(message_id, mark_seen=False)
     return HTMLResponse(
-        body_document(view.html or ""),
-        headers={"content-security-policy": BODY_CSP, "x-frame-options": "SAMEORIGIN"},
+        body_document(view.html or "", remote_images=bool(images)),
+        headers={
+            "content-security-policy": BODY_CSP_REMOTE_IMAGES if images else BODY_CSP,
+            "x-frame-options": "SAMEORIGIN",
+        },
     )
 
 

@@ -64,10 +64,11 @@ def sanitize(html: str, *, remote_images: bool = False) -> str:
     )
 
 
-def body_document(html: str) -> str:
+def body_document(html: str, *, remote_images: bool = False) -> str:
     """The iframe's document around sanitised HTML."""
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
         '<meta name="referrer" content="no-referrer"></head>'
-        f'<body style="font-family: sans-serif; margin: 0.5rem">{sanitize(html)}</body></html>'
+        '<body style="font-family: sans-serif; margin: 0.5rem">'
+        f"{sanitize(html, remote_images=remote_images)}</body></html>"
     )
