@@ -119,7 +119,7 @@ class MailwardSMTP(SMTP):
         if match is None or self.local_part_limit:
             try:
                 return super()._getaddr(arg)
-            except (IndexError, ValueError):  # the email parser trips on e.g. "0@"
+            except Exception:  # noqa: BLE001 - the email parser trips on "0@", "0@[", ...
                 return None, None
         return match.group(1), match.group(2)
 
