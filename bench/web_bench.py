@@ -19,18 +19,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from mailward.config import Settings
-from mailward.runtime import Runtime
+from core_bench import open_rt
+from core_bench import populate as core_populate
 
 USER = "bench@example.test"
-PASSWORD = "bench-password-1"
+PASSWORD = "bench-password"  # core_bench.open_rt makes the account
 
 LUA = """
 local tokens = {%(tokens)s}
@@ -57,38 +56,9 @@ def free_port() -> int:
 
 
 def populate(data: Path, count: int) -> None:
-    rt = Runtime.open(Settings(data=data))
-    rt.directory.add_domain("example.test")
-    rt.directory.add_user(USER, PASSWORD)
-    body = ("The quick brown fox jumps over the lazy dog. " * 2 + "\n") * 45
-    raws = [
-        (
-            f"From: Sender {i} <sender{i}@elsewhere.test>\r\nTo: {USER}\r\n"
-            f"Subject: Benchmark message number {i}\r\n\r\n{body}"
-        ).encode()
-        for i in range(200)
-    ]
-    system = rt.system()
-    done = 0
-    lock = threading.Lock()
-
-    def work() -> None:
-        nonlocal done
-        while True:
-            with lock:
-                if done >= count:
-                    return
-                done += 1
-                i = done
-            system.deliver([USER], raws[i % len(raws)])
-
-    workers = [threading.Thread(target=work) for _ in range(8)]
-    for t in workers:
-        t.start()
-    while any(t.is_alive() for t in workers):
-        time.sleep(2)
-        print(f"  populating: {done}/{count}", file=sys.stderr, end="\r")
-    print(file=sys.stderr)
+    """One account with `count` 4 KB messages (core_bench's account and filler)."""
+    rt = open_rt(data, audit=True)
+    core_populate(rt, count)
     rt.close()
 
 

@@ -105,7 +105,6 @@ def test_reply_with_an_attachment_that_the_recipient_downloads(
 
 def test_draft_and_size_limit(web: tuple[World, TestClient]) -> None:
     w, client = web
-    w.rt.services  # noqa: B018 - the runtime is live
     sign_in(client, "alice")
     token = csrf_of(client)
     r = client.post("/compose", data={"csrf": token, "to": f"bob@{DOMAIN}", "subject": "later",

@@ -8,7 +8,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 
 from mailward.access._door import Door, _now_us
-from mailward.access._ingest import SealedMessage, seal_message, store_sealed
+from mailward.access._ingest import seal_message, store_sealed
 from mailward.access._queueing import QueuedRecipient, seal_state
 from mailward.access._recording import record
 from mailward.access._sealing import P_RAW
@@ -110,7 +110,7 @@ class Submitting(Door):
         queue_id = new_queue_id() if foreign else None
         stamp = _now_us()
 
-        def unit() -> tuple[list[SealedMessage], MessageSummary]:
+        def unit() -> MessageSummary:
             if deliveries:
                 # Local delivery of a submission is the sender's act, on its session.
                 store_sealed(self._s, deliveries, Flags(), stamp, self.principal, Action.DELIVER)
@@ -119,10 +119,10 @@ class Submitting(Door):
             )
             if queue_id is not None:
                 self._enqueue(queue_id, mail_from, tuple(foreign), raw, stamp)
-            return deliveries, self._summary(sent_row, Part.NONE, Action.APPEND)
+            return self._summary(sent_row, Part.NONE, Action.APPEND)
 
         try:
-            _, sent_summary = self._s.store.atomically(unit)
+            sent_summary = self._s.store.atomically(unit)
         except BaseException:
             if queue_id is not None:
                 self._s.blobs.delete(self._me, queue_id)

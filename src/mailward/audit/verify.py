@@ -16,6 +16,7 @@ from mailward.audit.record import (
     GENESIS_HASH,
     SELECT_COLUMNS,
     MalformedRecord,
+    StoredRecord,
     from_row,
     others_owner,
     record_hash,
@@ -68,10 +69,14 @@ def verify_chain(
             break
         for row in rows:
             count += 1
-            edited = _edited(row)
+            try:
+                r = from_row(row)
+            except MalformedRecord as exc:
+                reason = f"the record at position {row[0]} was edited (body malformed: {exc})"
+                return _fail(count, expected - 1, "edited", expected, reason)
+            edited = _edited(row, r)
             if edited is not None:
                 return _fail(count, expected - 1, "edited", expected, edited)
-            r = from_row(row)
             if r.seq != expected:
                 return _fail(count, expected - 1, *_sequence_problem(db, r.seq, r.pos, expected))
             if r.prev_hash != prev:
@@ -119,13 +124,8 @@ def verify_chain(
     return VerifyResult(count, last, head.seq, None)
 
 
-def _edited(row: tuple[int, int, str | None, bytes, bytes]) -> str | None:
-    """Why the row at this position is not what was appended, or None."""
-    pos = row[0]
-    try:
-        r = from_row(row)
-    except MalformedRecord as exc:
-        return f"the record at position {pos} was edited (its body is malformed: {exc})"
+def _edited(row: tuple[int, int, str | None, bytes, bytes], r: StoredRecord) -> str | None:
+    """Why the (well-formed) row is not what was appended, or None."""
     if record_hash(r.body) != r.hash:
         return f"record {r.seq} was edited"
     if row[1] != r.at_us or row[2] != others_owner(r.owner_account, r.actor_account, r.action):

@@ -85,10 +85,6 @@ class Sessions:
             self.store.touch_session(row.account_id, row.id, now)
         return Principal(row.account_id, account.address, row.id, protocol, remote)
 
-    def account_of(self, token: str) -> AccountId | None:
-        row = self.store.session_by_token_hash(self._hash(token)) if token else None
-        return row.account_id if row and row.revoked_us is None else None
-
     def live(self, account_id: AccountId) -> list[SessionInfo]:
         return [
             SessionInfo(r.id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us)

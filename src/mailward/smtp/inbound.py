@@ -27,8 +27,8 @@ def valid_address(address: str) -> bool:
     return bool(at and local and domain and "." in domain.strip(".") and " " not in address)
 
 
-class InboundHandler:
-    """aiosmtpd handler hooks for the MX listener."""
+class Handler:
+    """What both listeners' handlers share: the backend, and EHLO."""
 
     def __init__(self, backend: SmtpBackend) -> None:
         self.b = backend
@@ -37,7 +37,11 @@ class InboundHandler:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # RFC 2920
+
+
+class InboundHandler(Handler):
+    """aiosmtpd handler hooks for the MX listener."""
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

@@ -181,20 +181,20 @@ async def start_listeners(
     loop = asyncio.get_running_loop()
     servers: list[asyncio.base_events.Server] = []
     addresses: dict[str, tuple[str, int]] = {}
+    common: dict[str, Any] = {
+        "data_size_limit": backend.max_message_bytes,
+        "enable_SMTPUTF8": True,
+        "hostname": backend.hostname,
+        "tls_context": backend.tls,
+        "timeout": TIMEOUT_S,
+        "loop": loop,
+    }
     if inbound is not None:
         mx = InboundHandler(backend)
 
-        def mx_protocol() -> MailwardSMTP:
+        def mx_protocol() -> MailwardSMTP:  # the MX takes no logins
             return MailwardSMTP(
-                mx,
-                data_size_limit=backend.max_message_bytes,
-                enable_SMTPUTF8=True,
-                hostname=backend.hostname,
-                ident="mailward ESMTP",
-                tls_context=backend.tls,
-                timeout=TIMEOUT_S,
-                auth_exclude_mechanism=["PLAIN", "LOGIN"],
-                loop=loop,
+                mx, ident="mailward ESMTP", auth_exclude_mechanism=["PLAIN", "LOGIN"], **common
             )
 
         server = await _serve_on(loop, mx_protocol, inbound)
@@ -206,16 +206,11 @@ async def start_listeners(
         def submission_protocol() -> MailwardSMTP:
             return MailwardSMTP(
                 sub,
-                data_size_limit=backend.max_message_bytes,
-                enable_SMTPUTF8=True,
-                hostname=backend.hostname,
                 ident="mailward ESMTP submission",
-                tls_context=backend.tls,
                 require_starttls=True,
                 auth_required=True,
                 auth_require_tls=True,
-                timeout=TIMEOUT_S,
-                loop=loop,
+                **common,
             )
 
         server = await _serve_on(loop, submission_protocol, submission)

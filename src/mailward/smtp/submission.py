@@ -9,23 +9,13 @@ from mailward.core.errors import AuthError, PermissionDenied
 from mailward.core.ids import new_message_id
 from mailward.core.principal import Principal, Protocol
 from mailward.smtp import replies
-from mailward.smtp.backend import SmtpBackend
 from mailward.smtp.checks import body_problem, normalize_line_ends
-from mailward.smtp.inbound import peer_ip, protocol_keyword, valid_address
+from mailward.smtp.inbound import Handler, peer_ip, protocol_keyword, valid_address
 from mailward.smtp.received import received_field
 
 
-class SubmissionHandler:
+class SubmissionHandler(Handler):
     """aiosmtpd handler hooks for the submission listener."""
-
-    def __init__(self, backend: SmtpBackend) -> None:
-        self.b = backend
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def authenticate(self, session: Any, login: bytes, password: bytes) -> Principal | None:
         """Check the credentials off the event loop; every attempt is recorded as a

@@ -8,6 +8,7 @@ Errors are `application/problem+json` (RFC 9457), mapped in `problem()`.
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -26,6 +27,8 @@ from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.pages import _backend
+from mailward.web.render import sanitize
+from mailward.web.search import query_of
 from mailward.web.session import SESSION_COOKIE, client_ip, device
 
 router = APIRouter(prefix="/api/v1", tags=["mail"])
@@ -205,16 +208,12 @@ def search(
 ) -> MessagePage:
     """Matches newest first; `cursor` continues a bounded scan (also after a page
     that is not full); null when the whole folder was searched."""
-    from mailward.web.search import query_of
-
     page = d.search(mailbox, query_of(sender, to, subject, text, since, before), limit, cursor)
     return MessagePage(items=[_summary(m) for m in page.items], cursor=page.cursor)
 
 
 @router.get("/messages/{message_id}", response_model=Message)
 def message(message_id: str, d: Annotated[MailAccess, Depends(api_door)]) -> Message:
-    from mailward.web.render import sanitize
-
     v = d.get_message(message_id)
     return Message(
         summary=_summary(v.summary),
@@ -240,8 +239,6 @@ def raw(message_id: str, d: Annotated[MailAccess, Depends(api_door)]) -> Respons
 def attachment(
     message_id: str, index: int, d: Annotated[MailAccess, Depends(api_door)]
 ) -> Response:
-    from urllib.parse import quote
-
     part = d.get_attachment(message_id, index)
     name = quote(part.filename or f"attachment-{index}")
     return Response(

@@ -1,6 +1,7 @@
 """Writing mail: compose, reply, reply-all, forward, with attachments; send (the
 same path as SMTP submission: MailAccess.submit) or save as a draft."""
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 from typing import Annotated
@@ -19,11 +20,8 @@ router = APIRouter(include_in_schema=False)
 MAX_ATTACHMENTS = 20
 
 
-def _header(view_headers: object, name: str) -> str:
-    for key, value in view_headers:  # type: ignore[attr-defined]
-        if key.lower() == name.lower():
-            return str(value)
-    return ""
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str:
+    return next((value for key, value in headers if key.lower() == name.lower()), "")
 
 
 def _prefix(subject: str, prefix: str) -> str:

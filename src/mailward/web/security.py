@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailward.access import MailAccess
+from mailward.auth import SecondFactor
 from mailward.core.errors import NotFound
 from mailward.core.ids import SessionId
 from mailward.core.principal import Principal
@@ -82,6 +83,13 @@ def change_password(
     return RedirectResponse("/security?done=password", status_code=303)
 
 
+def _second_factor(request: Request) -> SecondFactor:
+    sf = _backend(request).second_factor
+    if sf is None:
+        raise NotFound("two-factor sign-in is not available")
+    return sf
+
+
 def _qr_data_uri(uri: str) -> str:
     import base64
     import io
@@ -101,9 +109,7 @@ def totp_start(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    sf = _backend(request).second_factor
-    if sf is None:
-        raise NotFound("two-factor sign-in is not available")
+    sf = _second_factor(request)
     secret, uri = sf.start(p.account_id, p.address)
     return _render(
         request,
@@ -121,9 +127,7 @@ def totp_confirm(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    sf = _backend(request).second_factor
-    if sf is None:
-        raise NotFound("two-factor sign-in is not available")
+    sf = _second_factor(request)
     codes = sf.confirm(p.account_id, code)
     return _render(
         request,
@@ -141,9 +145,7 @@ def totp_disable(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     check_csrf(request, csrf)
-    b = _backend(request)
-    if b.second_factor is None:
-        raise NotFound("two-factor sign-in is not available")
-    b.logins.confirm_password(p, password)
-    b.second_factor.disable(p.account_id)
+    sf = _second_factor(request)
+    _backend(request).logins.confirm_password(p, password)
+    sf.disable(p.account_id)
     return RedirectResponse("/security?done=2fa-off", status_code=303)
