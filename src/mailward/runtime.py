@@ -127,6 +127,7 @@ class Runtime:
         )
 
     def verify_audit(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+        self.services.audit.flush_head()
         return verify_chain(
             self.db, self.head_path, self.keyring.service_key(AUDIT_HEAD_KEY), progress
         )

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mailward.audit.head import Head, HeadError, HeadFile, read_head
+from mailward.audit.head import Head, HeadError, HeadPublisher, read_head
 from mailward.audit.record import (
     GENESIS_HASH,
     SELECT_COLUMNS,
@@ -19,10 +19,6 @@ from mailward.audit.record import (
     record_hash,
 )
 from mailward.db import Database, apply_migrations, load_migrations
-
-# The head file is replaced after every commit; it is fsynced at most this often
-# (and at close). After a power loss it may lag the log, never lead it.
-HEAD_SYNC_INTERVAL_S = 1.0
 
 
 class AuditLog:
@@ -37,7 +33,6 @@ class AuditLog:
         self.head_key = head_key
         self.enabled = enabled
         apply_migrations(db, load_migrations("audit", "mailward.audit.migrations"))
-        self._last_sync = 0.0
         self.broken: str | None = None
         count = db.read().execute("SELECT count(*) FROM audit_log").fetchone()[0]
         # The last head known to be signed: the file's at start, then each one we
@@ -49,7 +44,7 @@ class AuditLog:
             self._signed = read_head(head_path, head_key)
         # Only an empty log with no signed head may start a new head.
         self._started_empty = count == 0 and self._signed is None
-        self._head_file = HeadFile(head_path)
+        self._publisher = HeadPublisher(head_path, head_key, self._head_written)
 
     def append(self, record: AuditRecord) -> int:
         """Append one record; returns its seq (0 when disabled)."""
@@ -142,19 +137,17 @@ class AuditLog:
                 return None
             self._checked_epoch = self.db.epoch
         head = Head(seq, digest, at_us)
-        return lambda: self._publish_head(head)
+        return lambda: self._publisher.offer(head)
 
-    def _publish_head(self, head: Head) -> None:
-        """After the commit is durable: advance the signed head (fsync at most once a
-        second; the head may lag the log after a power loss, never lead it)."""
-        now = time.monotonic()
-        sync = now - self._last_sync >= HEAD_SYNC_INTERVAL_S
-        self._head_file.write(self.head_key, head, sync=sync)
+    def _head_written(self, head: Head) -> None:
         if self._signed is None or head.seq > self._signed.seq:
             self._signed = head
-        if sync:
-            self._last_sync = now
+
+    def flush_head(self) -> None:
+        """Sign and write the newest durable head now (it otherwise lags by a few
+        milliseconds)."""
+        self._publisher.flush()
 
     def close(self) -> None:
-        """Fsync and close the head file."""
-        self._head_file.close()
+        """Write the last head, fsync and close the head file."""
+        self._publisher.close()

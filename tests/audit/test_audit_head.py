@@ -1,0 +1,44 @@
+"""The signed head: written off the committing thread, never ahead of the log,
+never moved back (also not by a second process writing the same file)."""
+
+import os
+import time
+from pathlib import Path
+
+from mailward.audit.head import Head, HeadPublisher, read_head
+from mailward.runtime import AUDIT_HEAD_KEY
+from support import build_world
+
+
+def test_head_follows_the_log_within_moments(tmp_path: Path) -> None:
+    w = build_world(tmp_path / "data")
+    key = w.rt.keyring.service_key(AUDIT_HEAD_KEY)
+    w.deliver("alice", "one")
+    last = w.rt.verify_audit().last_seq  # verify flushes: head == tail
+    assert read_head(w.rt.head_path, key).seq == last
+    w.deliver("alice", "two")
+    w.deliver("alice", "three")
+    deadline = time.monotonic() + 5
+    while read_head(w.rt.head_path, key).seq < last + 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert read_head(w.rt.head_path, key).seq == last + 2  # written by the background thread
+    w.rt.close()
+
+
+def test_head_is_never_moved_back(tmp_path: Path) -> None:
+    path, key = tmp_path / "head", os.urandom(32)
+    written: list[int] = []
+    newer = HeadPublisher(path, key, lambda h: written.append(h.seq))
+    older = HeadPublisher(path, key, lambda h: written.append(-h.seq))  # a second process
+    newer.offer(Head(12, bytes(32), 1))
+    newer.flush()
+    older.offer(Head(10, bytes(32), 1))  # slot 0, where 12 lives: must not replace it
+    older.flush()
+    older.offer(Head(11, bytes(32), 1))
+    older.flush()
+    assert read_head(path, key).seq == 12
+    assert written == [12]
+    newer.offer(Head(13, bytes(32), 2))
+    newer.close()
+    older.close()
+    assert read_head(path, key).seq == 13
