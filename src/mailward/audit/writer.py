@@ -20,6 +20,29 @@ from mailward.audit.record import (
 )
 from mailward.db import Database, apply_migrations, load_migrations
 
+_INSERT = "INSERT INTO audit_log (pos, at_us, others_owner, body, hash) VALUES (?, ?, ?, ?, ?)"
+
+
+def _body(r: AuditRecord, seq: int, at_us: int, prev: bytes) -> bytes:
+    """The canonical encoding of `r` (record.encode), with NUL in any field from
+    outside (a client's string) stored replaced."""
+    fields: tuple[str, ...] = (
+        r.actor_account,
+        r.actor_session,
+        r.protocol,
+        r.remote,
+        r.owner_account,
+        r.mailbox,
+    )
+    tail: tuple[str, ...] = (r.part, r.action, r.outcome, r.detail)
+    items = " ".join(r.items)
+    unread = r.unread_text()
+    try:
+        return encode(seq, at_us, fields, items, unread, tail, prev)
+    except ValueError:
+        fields, tail = tuple(map(clean, fields)), tuple(map(clean, tail))
+        return encode(seq, at_us, fields, clean(items), unread, tail, prev)
+
 
 class AuditLog:
     """The writer. `append` joins the current write transaction (or opens one).
@@ -57,39 +80,25 @@ class AuditLog:
         return self.db.run(lambda conn: self._append(conn, records))
 
     def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[int]:
-        seqs: list[int] = []
         seq, prev, last_us = self._tip(conn)
+        first = seq + 1
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
+        rows = []
         for r in records:
             seq += 1
-            unread = r.unread_text()
-            fields: tuple[str, ...] = (
-                r.actor_account,
-                r.actor_session,
-                r.protocol,
-                r.remote,
-                r.owner_account,
-                r.mailbox,
+            body = _body(r, seq, at_us, prev)
+            prev = record_hash(body)
+            rows.append(
+                (seq, at_us, others_owner(r.owner_account, r.actor_account, r.action), body, prev)
             )
-            tail: tuple[str, ...] = (r.part, r.action, r.outcome, r.detail)
-            items = " ".join(r.items)
-            try:
-                body = encode(seq, at_us, fields, items, unread, tail, prev)
-            except ValueError:  # a NUL from outside (a client's string): store it replaced
-                fields, tail = tuple(map(clean, fields)), tuple(map(clean, tail))
-                body = encode(seq, at_us, fields, clean(items), unread, tail, prev)
-            digest = record_hash(body)
-            conn.execute(
-                "INSERT INTO audit_log (pos, at_us, others_owner, body, hash)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (seq, at_us, others_owner(fields[4], fields[0], tail[1]), body, digest),
-            )
-            prev = digest
-            seqs.append(seq)
+        if len(rows) == 1:
+            conn.execute(_INSERT, rows[0])
+        else:
+            conn.executemany(_INSERT, rows)
         self._cached_tip = (self.db.epoch, seq, prev, at_us)
         self.db.on_commit(self._prepare_head)
-        return seqs
+        return list(range(first, seq + 1))
 
     def _tip(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:
         """(seq, hash, at_us) of the last record; cached within one epoch (in which
