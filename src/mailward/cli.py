@@ -32,6 +32,8 @@ def _runtime(args: argparse.Namespace) -> Runtime:
     flags = {"data": args.data}
     for name in ("web", "smtp", "submission"):
         flags[name] = getattr(args, name, None)
+    if getattr(args, "no_guard", False):
+        flags["guard"] = False
     return Runtime.open(load_settings(flags))
 
 
@@ -63,6 +65,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     rt = _runtime(args)
     try:
+        if not rt.settings.guard:
+            err.print(
+                "[bold red]WARNING: the response guard is OFF (--no-guard): responses carrying"
+                " another account's data are sent (and recorded). Drills only.[/]"
+            )
         if args.demo:
             users = demo.seed(rt)
             table = Table(title=f"Demo accounts (data in {rt.settings.data})")
@@ -313,6 +320,58 @@ def cmd_purge(args: argparse.Namespace) -> int:
         rt.close()
 
 
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def cmd_killswitch(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        sw = rt.switches
+        if args.sub == "engage":
+            for scope in args.scope.split(","):
+                sw.engage(scope.strip(), _operator(), args.reason)
+                out.print(f"kill switch engaged: {scope.strip()}")
+        elif args.sub == "release":
+            for scope in args.scope.split(","):
+                released = sw.release(scope.strip())
+                out.print(f"{'released' if released else 'was not engaged'}: {scope.strip()}")
+        table = Table(title="kill switch")
+        for col in ("scope", "since", "by", "why"):
+            table.add_column(col)
+        for scope, e in sorted(sw.killswitch().items()):
+            since = _when(int(float(e.get("at", 0)) * 1e6))
+            table.add_row(scope, since, str(e.get("by", "")), str(e.get("reason", "")))
+        out.print(table if sw.killswitch() else "kill switch: nothing engaged")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        sw = rt.switches
+        if args.sub == "set":
+            f = sw.set_flag(args.name, args.percent, _operator(), args.reason, args.soak)
+            out.print(f"{f.name}: {f.percent:g} %")
+        elif args.sub == "rollout":
+            f = sw.rollout(args.name, _operator())
+            out.print(f"{f.name}: promoted to {f.percent:g} %")
+        table = Table(title="feature flags")
+        for col in ("flag", "rollout", "since", "soak", "last change"):
+            table.add_column(col)
+        for f in sw.flags():
+            last = f.history[-1] if f.history else {}
+            change = f"{last.get('by', '')}: {last.get('why', '')}" if last else "default"
+            since = _when(int(f.since * 1e6)) if f.since else ""
+            table.add_row(f.name, f"{f.percent:g} %", since, f"{f.soak_s:g} s", change)
+        out.print(table)
+        return 0
+    finally:
+        rt.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailward", description="The mailward e-mail service.")
     data_help = "data directory (default ./mailward-data, or MAILWARD_DATA)"
@@ -331,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--submission", help="submission listener HOST:PORT or off (default :2587)")
     s.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the listeners (default 1)"
+    )
+    s.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="drills only: let responses carrying another account's data through (recorded)",
     )
     s.set_defaults(func=cmd_serve)
 
@@ -396,6 +460,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="drop tombstones past retention", parents=[common]).set_defaults(
         func=cmd_purge
     )
+
+    ks = sub.add_parser("killswitch", help="stop a protocol or feature at once")
+    kss = ks.add_subparsers(dest="sub", required=True)
+    scopes = "all, web, api, imap, pop3, smtp-in, submission or flag:NAME (comma-separated)"
+    for name in ("engage", "release"):
+        k = kss.add_parser(name, parents=[common])
+        k.add_argument("--scope", default="all", help=scopes)
+        k.add_argument("--reason", default="engaged by hand")
+        k.set_defaults(func=cmd_killswitch)
+    kss.add_parser("status", parents=[common]).set_defaults(func=cmd_killswitch)
+
+    fl = sub.add_parser("flags", help="feature flags and their rollout")
+    fls = fl.add_subparsers(dest="sub", required=True)
+    fls.add_parser("list", parents=[common]).set_defaults(func=cmd_flags)
+    fs = fls.add_parser("set", parents=[common], help="set a flag's rollout percentage")
+    fs.add_argument("name")
+    fs.add_argument("percent", type=float)
+    fs.add_argument("--reason", default="set by hand")
+    fs.add_argument("--soak", type=float, default=None, help="seconds a stage must run clean")
+    fs.set_defaults(func=cmd_flags)
+    fr = fls.add_parser("rollout", parents=[common], help="promote to the next stage")
+    fr.add_argument("name")
+    fr.set_defaults(func=cmd_flags)
     return p
 
 

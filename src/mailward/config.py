@@ -35,6 +35,8 @@ class Settings:
         queue_retry_s: the first retry delay; it doubles after each temporary
             failure, up to an hour.
         queue_lifetime_s: how long a message is retried before it bounces.
+        guard: refuse responses carrying another account's data (False only for
+            drills: `serve --no-guard`; what leaves is still recorded).
     """
 
     data: Path = Path("mailward-data")
@@ -52,6 +54,7 @@ class Settings:
     smarthost: str = ""
     queue_retry_s: float = 300.0
     queue_lifetime_s: float = 5 * 86400.0
+    guard: bool = True
 
     @property
     def master_key_path(self) -> Path:
@@ -105,6 +108,7 @@ _READERS: dict[str, Any] = {
     "smarthost": str,
     "queue_retry_s": float,
     "queue_lifetime_s": float,
+    "guard": _bool,
 }
 
 

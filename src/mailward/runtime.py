@@ -14,9 +14,11 @@ from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
+from mailward.core.ids import AccountId
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
 from mailward.db import Database
+from mailward.guard import Guard, Switches
 from mailward.outbound.relay import Relay, RelayPolicy
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
@@ -35,6 +37,8 @@ class Runtime:
     directory: Directory
     logins: Logins
     sessions: Sessions
+    switches: Switches
+    guard: Guard
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
@@ -56,6 +60,17 @@ class Runtime:
             int(settings.retention_days * 86400),
         )
         passwords = Passwords(fast=settings.fast_hashing)
+        switches = Switches(settings.data / "guard.json")
+        guard = Guard(
+            db,
+            audit,
+            switches,
+            refuse=settings.guard,
+            granted=lambda reader, owner: any(
+                g.grantee_id == reader and g.revoked_us is None
+                for g in store.grants(AccountId(owner))
+            ),
+        )
         return cls(
             settings,
             db,
@@ -64,6 +79,8 @@ class Runtime:
             Directory(store, keyring, passwords),
             Logins(store, passwords, SecondFactor(store, keyring)),
             Sessions(store, keyring.service_key(SESSION_TOKEN_KEY)),
+            switches,
+            guard,
         )
 
     @property
@@ -113,6 +130,8 @@ class Runtime:
             queued=queued,
             system_door=lambda: self.system(Protocol.WEB),
             second_factor=self.logins.second_factor,
+            guard=self.guard,
+            switches=self.switches,
         )
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:
@@ -124,6 +143,7 @@ class Runtime:
             max_message_bytes=self.settings.max_message_bytes,
             tls=self.tls_context(),
             queued=queued,
+            stopped=lambda scope: self.switches.engaged(scope) is not None,
         )
 
     def verify_audit(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:

@@ -36,6 +36,7 @@ class Part(StrEnum):
     RAW = "raw"
     FLAGS = "flags"
     ENVELOPE = "envelope"  # an outbound queue entry's sender and recipients
+    LOGINS = "logins"  # an account's login history (account data, not mail)
     NONE = "-"
 
 

@@ -21,6 +21,7 @@ class SmtpBackend:
     tls: the listeners' TLS context (STARTTLS).
     queued: called after a submission queued mail for foreign recipients.
     pool: runs the blocking door calls (group commit batches them).
+    stopped: is the kill switch engaged for this scope ("smtp-in", "submission")?
     """
 
     system_door: Callable[[Protocol, str], MailAccess]
@@ -30,6 +31,7 @@ class SmtpBackend:
     max_message_bytes: int
     tls: ssl.SSLContext
     queued: Callable[[], None] = lambda: None
+    stopped: Callable[[str], bool] = lambda scope: False
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(32, thread_name_prefix="smtp-door")
     )

@@ -28,10 +28,17 @@ def valid_address(address: str) -> bool:
 
 
 class Handler:
-    """What both listeners' handlers share: the backend, and EHLO."""
+    """What both listeners' handlers share: the backend, EHLO, the kill switch."""
+
+    scope = "smtp-in"  # the listener's kill switch scope
 
     def __init__(self, backend: SmtpBackend) -> None:
         self.b = backend
+
+    def stopped(self) -> bool:
+        """Engaged: every transaction step answers 421 (senders retry; nothing lost,
+        also for a transaction in flight when it was engaged)."""
+        return self.b.stopped(self.scope)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -46,6 +53,8 @@ class InboundHandler(Handler):
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.stopped():
+            return replies.UNAVAILABLE
         if not valid_address(address):
             return replies.BAD_ADDRESS
         door = self.b.system_door(Protocol.SMTP, peer_ip(session))
@@ -60,6 +69,8 @@ class InboundHandler(Handler):
         return replies.OK
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stopped():
+            return replies.UNAVAILABLE
         data = normalize_line_ends(envelope.content)
         problem = body_problem(data)
         if problem is not None:

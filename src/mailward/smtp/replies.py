@@ -24,6 +24,8 @@ AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
 NO_SENDER = "503 5.5.1 Error: need MAIL command"
 TEMPORARY = "451 4.3.0 Temporary failure, please try again later"
+# The kill switch: never a permanent refusal, so senders keep the mail and retry.
+UNAVAILABLE = "421 4.3.2 Service temporarily unavailable, try again later"
 
 
 def reply_for(exc: BaseException) -> str:

@@ -17,6 +17,8 @@ from mailward.smtp.received import received_field
 class SubmissionHandler(Handler):
     """aiosmtpd handler hooks for the submission listener."""
 
+    scope = "submission"
+
     async def authenticate(self, session: Any, login: bytes, password: bytes) -> Principal | None:
         """Check the credentials off the event loop; every attempt is recorded as a
         login event with its source, and failures throttle like the web login."""
@@ -42,6 +44,8 @@ class SubmissionHandler(Handler):
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.stopped():
+            return replies.UNAVAILABLE
         principal = self._principal(session)
         if principal is None:
             return replies.AUTH_REQUIRED
@@ -57,6 +61,8 @@ class SubmissionHandler(Handler):
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.stopped():
+            return replies.UNAVAILABLE
         principal = self._principal(session)
         if principal is None:
             return replies.AUTH_REQUIRED
@@ -73,6 +79,8 @@ class SubmissionHandler(Handler):
         return replies.OK
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stopped():
+            return replies.UNAVAILABLE
         principal = self._principal(session)
         if principal is None:
             return replies.AUTH_REQUIRED

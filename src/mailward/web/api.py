@@ -26,7 +26,9 @@ from mailward.core.errors import (
 from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
+from mailward.web.boundary import witness
 from mailward.web.pages import _backend
+from mailward.web.pages import logins as login_history
 from mailward.web.render import sanitize
 from mailward.web.search import query_of
 from mailward.web.session import SESSION_COOKIE, client_ip, device
@@ -60,13 +62,13 @@ def api_principal(request: Request) -> Principal:
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if not token and request.method == "GET":
         token = request.cookies.get(SESSION_COOKIE, "")
-    return _backend(request).sessions.resolve(
-        token, remote=client_ip(request), protocol=Protocol.API
-    )
+    p = _backend(request).sessions.resolve(token, remote=client_ip(request), protocol=Protocol.API)
+    request.state.principal = p  # the boundary checks the response against it
+    return p
 
 
 def api_door(p: Annotated[Principal, Depends(api_principal)], request: Request) -> MailAccess:
-    return _backend(request).door(p)
+    return witness(request, _backend(request).door(p))
 
 
 class Credentials(BaseModel):
@@ -253,7 +255,7 @@ def logins(request: Request, p: Annotated[Principal, Depends(api_principal)]) ->
     return [
         Login(at=e.at, address=e.address, remote=e.remote, protocol=e.protocol, client=e.client,
               success=e.success, reason=e.reason)
-        for e in _backend(request).logins.history(p.account_id, 100)
+        for e in login_history(request).history(p.account_id, 100)
     ]  # fmt: skip
 
 

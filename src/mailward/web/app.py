@@ -19,6 +19,7 @@ from mailward.core.errors import (
 )
 from mailward.web import actions, api, compose, search, security
 from mailward.web.backend import WebBackend
+from mailward.web.boundary import Boundary, Stamping
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
 
@@ -50,7 +51,9 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(security.router)
     app.include_router(search.router)
     app.include_router(api.router)
+    app.add_middleware(Stamping)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Boundary, guard=lambda: backend.guard, switches=lambda: backend.switches)
 
     def page(request: Request, status: int, title: str, text: str) -> Response:
         if request.url.path.startswith("/api/"):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from mailward.access import MailAccess
 from mailward.auth import Logins, SecondFactor, Sessions
 from mailward.core.principal import Principal
+from mailward.guard import Guard, Switches
 
 
 @dataclass(slots=True)
@@ -19,6 +20,9 @@ class WebBackend:
     max_message_bytes: the largest message compose may build.
     queued: called after a sent message queued mail for foreign recipients.
     system_door: the system's door (delivers the new-device alert).
+    second_factor: the TOTP enrolment (None: not offered).
+    guard: the response-boundary guard (None: no check; tests of pages alone).
+    switches: kill switch and feature flags (None: every feature on).
     """
 
     door: Callable[[Principal], MailAccess]
@@ -30,3 +34,9 @@ class WebBackend:
     queued: Callable[[], None] = lambda: None
     system_door: Callable[[], MailAccess] | None = None
     second_factor: SecondFactor | None = None
+    guard: Guard | None = None
+    switches: Switches | None = None
+
+    def feature(self, name: str, account_id: str) -> bool:
+        """Is feature flag `name` on for this account (on when no switches are wired)?"""
+        return self.switches is None or self.switches.enabled(name, account_id)

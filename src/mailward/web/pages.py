@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from mailward.access import MailAccess
+from mailward.auth import Logins
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
 from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
+from mailward.web.boundary import stamp_of, witness
 from mailward.web.headers import BODY_CSP, BODY_CSP_REMOTE_IMAGES
 from mailward.web.render import body_document
 from mailward.web.session import (
@@ -32,6 +34,7 @@ from mailward.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
+LAST_LOGON = "last-logon"  # the feature flag of the after-login banner
 SESSION_MAX_AGE_S = 14 * 86400
 
 
@@ -48,13 +51,19 @@ def _render(request: Request, name: str, context: dict[str, object], status: int
 def principal(request: Request) -> Principal:
     """The signed-in principal of this request (AuthError: signed out)."""
     token = request.cookies.get(SESSION_COOKIE, "")
-    return _backend(request).sessions.resolve(
-        token, remote=client_ip(request), protocol=Protocol.WEB
-    )
+    p = _backend(request).sessions.resolve(token, remote=client_ip(request), protocol=Protocol.WEB)
+    request.state.principal = p  # the boundary checks the response against it
+    return p
 
 
 def door(p: Annotated[Principal, Depends(principal)], request: Request) -> MailAccess:
-    return _backend(request).door(p)
+    """The door for this request; everything it hands out is stamped on the response."""
+    return witness(request, _backend(request).door(p))
+
+
+def logins(request: Request) -> Logins:
+    """The login history, stamped on the response like the door."""
+    return witness(request, _backend(request).logins)
 
 
 def check_csrf(request: Request, given: str | None) -> None:
@@ -182,8 +191,9 @@ def mailbox(
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
     rows = _rows(mailbox, page.items)
     banner = None
-    if welcome:
-        history = _backend(request).logins.since_last_login(p.account_id)
+    if welcome and _backend(request).feature(LAST_LOGON, p.account_id):
+        stamp_of(request).flags.add(LAST_LOGON)
+        history = logins(request).since_last_login(p.account_id)
         banner = {
             "previous": history.previous,
             "failures": len(history.failures_since),

@@ -12,7 +12,7 @@ from mailward.auth import SecondFactor
 from mailward.core.errors import NotFound
 from mailward.core.ids import SessionId
 from mailward.core.principal import Principal
-from mailward.web.pages import _backend, _render, _when, check_csrf, door, principal
+from mailward.web.pages import _backend, _render, _when, check_csrf, door, logins, principal
 from mailward.web.session import SESSION_COOKIE, csrf_for
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +31,7 @@ def security(
         "security.html",
         {
             "me": p,
-            "logins": b.logins.history(p.account_id, 50),
+            "logins": logins(request).history(p.account_id, 50),
             "sessions": b.sessions.live(p.account_id),
             "accesses": d.accesses_by_others(100),
             "two_factor": b.second_factor is not None and b.second_factor.enabled(p.account_id),

@@ -1,0 +1,207 @@
+"""The response-boundary guard: a response may carry only its principal's data.
+
+`Guard.check` compares a response's stamp with the principal of the request it is
+about to answer (and the grants that principal holds). A response carrying any
+other account's data is a *trip*:
+
+1. it is refused (replaced by an error; nothing of it is sent) — unless the guard
+   runs with `refuse=False` (`serve --no-guard`, for drills), which stops refusing
+   but never stops recording;
+2. an audit record per foreign owner and part names what was stopped (refused) or
+   what left (allowed, with --no-guard), to which principal; and a `trip` row in
+   `guard_events` is the incident;
+3. containment: every feature flag the response was produced under is rolled back
+   to 0 %; a trip no flag explains engages the kill switch of the protocol (fail
+   closed). Both are rows in `guard_events` naming the trip.
+"""
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailward.audit import AuditLog, AuditRecord
+from mailward.core.access_event import Action, Outcome
+from mailward.core.principal import Principal, Protocol
+from mailward.db import Database, apply_migrations, load_migrations
+from mailward.guard.stamp import Stamp
+from mailward.guard.switches import Switches
+
+PROTOCOL_SCOPE = {
+    Protocol.WEB: "web",
+    Protocol.API: "api",
+    Protocol.IMAP: "imap",
+    Protocol.POP3: "pop3",
+    Protocol.SMTP: "smtp-in",
+    Protocol.SUBMISSION: "submission",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    send: bool  # False: replace the response, send nothing of it
+    incident: int | None = None  # the trip's id in guard_events
+
+
+@dataclass(frozen=True, slots=True)
+class GuardEvent:
+    id: int
+    at_us: int
+    kind: str
+    protocol: str
+    principal: str
+    owners: tuple[str, ...]
+    flags: tuple[str, ...]
+    refused: bool
+    incident: int | None
+    detail: str
+
+
+class Guard:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        switches: Switches,
+        *,
+        refuse: bool = True,
+        granted: Callable[[str, str], bool] = lambda reader, owner: False,
+    ) -> None:
+        apply_migrations(db, load_migrations("guard", "mailward.guard.migrations"))
+        self.db = db
+        self.audit = audit
+        self.switches = switches
+        self.refuse = refuse
+        self.granted = granted
+
+    def foreign(self, principal: Principal | None, stamp: Stamp) -> set[str]:
+        """The owners in `stamp` whose data `principal` may not receive."""
+        me = principal.account_id if principal is not None else ""
+        return {o for o in stamp.owners() if o != me and not (me and self.granted(me, o))}
+
+    def check(
+        self, principal: Principal | None, stamp: Stamp, protocol: Protocol, remote: str = ""
+    ) -> Verdict:
+        """May this response go to `principal`? (None: a signed-out request.)"""
+        if not stamp.entries:
+            return Verdict(True)
+        foreign = self.foreign(principal, stamp)
+        if not foreign:
+            return Verdict(True)
+        return self._trip(principal, stamp, foreign, protocol, remote)
+
+    def _trip(
+        self,
+        principal: Principal | None,
+        stamp: Stamp,
+        foreign: set[str],
+        protocol: Protocol,
+        remote: str,
+    ) -> Verdict:
+        start = time.perf_counter()
+        me = principal.account_id if principal is not None else ""
+        session = principal.session_id if principal is not None else ""
+        remote = principal.remote if principal is not None and principal.remote else remote
+        outcome = Outcome.REFUSED if self.refuse else Outcome.ALLOWED
+        records = []
+        for owner in sorted(foreign):
+            parts: dict[str, list[str]] = {}
+            for o, part, item in stamp.entries:
+                if o == owner:
+                    parts.setdefault(part, [])
+                    if item and not item.isdigit():  # message ids; login ids are numbers
+                        parts[part].append(item)
+            for part, items in sorted(parts.items()):
+                records.append(
+                    AuditRecord(
+                        me, session, protocol.value, remote, owner, "", tuple(sorted(items)),
+                        (), part, Action.READ.value, outcome.value,
+                        "boundary: the response carried another account's data",
+                    )
+                )  # fmt: skip
+        flags = sorted(stamp.flags)
+        with self.db.write() as conn:
+            self.audit.append_many(records)
+            trip = self._event(
+                conn, "trip", protocol, me, session, remote, foreign, flags, None,
+                "response refused" if self.refuse else "guard off: response sent",
+                refused=self.refuse,
+            )  # fmt: skip
+        if self.refuse:
+            self._contain(trip, protocol, me, session, remote, foreign, flags, start)
+        return Verdict(not self.refuse, trip)
+
+    def _contain(
+        self,
+        trip: int,
+        protocol: Protocol,
+        me: str,
+        session: str,
+        remote: str,
+        foreign: set[str],
+        flags: list[str],
+        start: float,
+    ) -> None:
+        why = f"guard trip #{trip}: a {protocol.value} response carried another account's data"
+        if flags:
+            for name in flags:
+                self.switches.set_flag(name, 0.0, "guard", why)
+        else:
+            scope = PROTOCOL_SCOPE.get(protocol, "all")
+            self.switches.engage(scope, "guard", why)
+        took_ms = (time.perf_counter() - start) * 1000
+        with self.db.write() as conn:
+            if flags:
+                for name in flags:
+                    self._event(
+                        conn, "rollback", protocol, me, session, remote, foreign, [name], trip,
+                        f"flag {name} rolled back to 0 % {took_ms:.2f} ms after the trip",
+                    )  # fmt: skip
+            else:
+                self._event(
+                    conn, "killswitch", protocol, me, session, remote, foreign, [], trip,
+                    f"kill switch {PROTOCOL_SCOPE.get(protocol, 'all')} engaged"
+                    f" {took_ms:.2f} ms after the trip",
+                )  # fmt: skip
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        kind: str,
+        protocol: Protocol,
+        me: str,
+        session: str,
+        remote: str,
+        foreign: set[str],
+        flags: list[str],
+        incident: int | None,
+        detail: str,
+        refused: bool = True,
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO guard_events (at_us, kind, protocol, principal, session, remote,"
+            " owners, flags, refused, incident, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                time.time_ns() // 1000, kind, protocol.value, me, session, remote,
+                " ".join(sorted(foreign)), " ".join(flags), int(refused), incident, detail,
+            ),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def events(self, limit: int = 100) -> list[GuardEvent]:
+        rows = (
+            self.db.read()
+            .execute(
+                "SELECT id, at_us, kind, protocol, principal, owners, flags, refused, incident,"
+                " detail FROM guard_events ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [
+            GuardEvent(
+                r[0], r[1], r[2], r[3], r[4], tuple(r[5].split()), tuple(r[6].split()),
+                bool(r[7]), r[8], r[9],
+            )
+            for r in rows
+        ]  # fmt: skip
