@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
 import signal
 import sys
 import time
@@ -19,8 +20,10 @@ from mailward import demo
 from mailward.access import Unopenable
 from mailward.config import load_settings
 from mailward.core.errors import MailwardError, NotFound
+from mailward.core.faults import FAULT_FLAGS, FAULTS
 from mailward.core.flags import Flags
 from mailward.core.principal import Protocol
+from mailward.drill import run_drill
 from mailward.runtime import Runtime
 from mailward.serve import serve, serve_workers
 
@@ -34,6 +37,8 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         flags[name] = getattr(args, name, None)
     if getattr(args, "no_guard", False):
         flags["guard"] = False
+    if getattr(args, "inject_fault", None):
+        flags["inject_fault"] = ",".join(args.inject_fault)
     return Runtime.open(load_settings(flags))
 
 
@@ -65,6 +70,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     rt = _runtime(args)
     try:
+        for fault in rt.settings.inject_fault:
+            err.print(
+                f"[bold red]WARNING: fault {fault!r} is injected: a deliberately faulty feature"
+                f" is live for accounts in the {FAULT_FLAGS[fault]!r} flag's rollout. Drills"
+                " only.[/]"
+            )
         if not rt.settings.guard:
             err.print(
                 "[bold red]WARNING: the response guard is OFF (--no-guard): responses carrying"
@@ -372,6 +383,43 @@ def cmd_flags(args: argparse.Namespace) -> int:
         rt.close()
 
 
+def cmd_drill(args: argparse.Namespace) -> int:
+    results = []
+    for fault in FAULTS if args.fault == "all" else [args.fault]:
+        with err.status(f"drill {fault}") as status:
+
+            def step(text: str, status: Any = status, fault: str = fault) -> None:
+                status.update(f"drill {fault}: {text}")
+
+            r = run_drill(
+                fault, guard=not args.no_guard, users=args.users, seconds=args.seconds, step=step
+            )
+        results.append(r)
+    if args.json:
+        docs = [json.loads(r.as_json()) for r in results]
+        out.print_json(data=docs[0] if len(docs) == 1 else docs)
+        return 0
+    table = Table(title="drills" + (" (guard OFF)" if args.no_guard else ""))
+    for col in (
+        "fault", "requests", "crossings attempted", "leaked items", "leaked bytes",
+        "detect ms", "contain ms", "after containment", "flag at end", "report P/R",
+    ):  # fmt: skip
+        table.add_column(col, justify="left" if col == "fault" else "right")
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    for r in results:
+        pr = "-" if r.report_precision is None else f"{r.report_precision}/{r.report_recall}"
+        table.add_row(
+            r.fault, str(r.requests), str(r.crossings_attempted), str(r.leaked_items),
+            f"{r.leaked_bytes:,}", ms(r.detect_ms), ms(r.contain_ms),
+            str(r.crossings_after_containment), f"{r.flag} {r.flag_final_percent:g} %", pr,
+        )  # fmt: skip
+    out.print(table, width=max(out.width, 140))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailward", description="The mailward e-mail service.")
     data_help = "data directory (default ./mailward-data, or MAILWARD_DATA)"
@@ -395,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-guard",
         action="store_true",
         help="drills only: let responses carrying another account's data through (recorded)",
+    )
+    s.add_argument(
+        "--inject-fault",
+        action="append",
+        choices=FAULTS,
+        help="drills only: make a faulty feature variant live (repeatable)",
     )
     s.set_defaults(func=cmd_serve)
 
@@ -480,6 +534,14 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--reason", default="set by hand")
     fs.add_argument("--soak", type=float, default=None, help="seconds a stage must run clean")
     fs.set_defaults(func=cmd_flags)
+    dr = sub.add_parser("drill", help="replay a fault class against the real service")
+    dr.add_argument("fault", choices=[*FAULTS, "all"])
+    dr.add_argument("--no-guard", action="store_true", help="show what would have leaked")
+    dr.add_argument("--json", action="store_true", help="one JSON object (a list for 'all')")
+    dr.add_argument("--users", type=int, default=6, help="signed-in clients (default 6)")
+    dr.add_argument("--seconds", type=float, default=3.0, help="browsing time (default 3)")
+    dr.set_defaults(func=cmd_drill)
+
     fr = fls.add_parser("rollout", parents=[common], help="promote to the next stage")
     fr.add_argument("name")
     fr.set_defaults(func=cmd_flags)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mailward.core.errors import InvalidInput
+from mailward.core.faults import FAULTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Settings:
         queue_lifetime_s: how long a message is retried before it bounces.
         guard: refuse responses carrying another account's data (False only for
             drills: `serve --no-guard`; what leaves is still recorded).
+        inject_fault: drill fault classes to make live (core/faults.py).
     """
 
     data: Path = Path("mailward-data")
@@ -55,6 +57,7 @@ class Settings:
     queue_retry_s: float = 300.0
     queue_lifetime_s: float = 5 * 86400.0
     guard: bool = True
+    inject_fault: tuple[str, ...] = ()
 
     @property
     def master_key_path(self) -> Path:
@@ -93,6 +96,15 @@ def _bool(raw: Any) -> bool:
 
 
 # Field name -> how to read it from a string (env) or a TOML value.
+def _faults(raw: Any) -> tuple[str, ...]:
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    faults = tuple(n.strip() for n in names if n.strip())
+    for name in faults:
+        if name not in FAULTS:
+            raise InvalidInput(f"unknown fault {name!r}: one of {', '.join(FAULTS)}")
+    return faults
+
+
 _READERS: dict[str, Any] = {
     "master_key_file": lambda v: Path(str(v)),
     "retention_days": float,
@@ -109,6 +121,7 @@ _READERS: dict[str, Any] = {
     "queue_retry_s": float,
     "queue_lifetime_s": float,
     "guard": _bool,
+    "inject_fault": _faults,
 }
 
 

@@ -18,7 +18,8 @@ from mailward.core.ids import AccountId
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
 from mailward.db import Database
-from mailward.guard import Guard, Switches
+from mailward.guard import Guard, Stamp, Switches
+from mailward.guard.crossings import CrossingLog
 from mailward.outbound.relay import Relay, RelayPolicy
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
@@ -39,6 +40,7 @@ class Runtime:
     sessions: Sessions
     switches: Switches
     guard: Guard
+    crossings: CrossingLog  # drills' ground truth (written only with inject_fault)
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
@@ -71,17 +73,32 @@ class Runtime:
                 for g in store.grants(AccountId(owner))
             ),
         )
+        faults = frozenset(settings.inject_fault)
+        crossings = CrossingLog(settings.data / "drill" / "crossings.jsonl")
+
+        def mismatch(owner: str, flag: str, protocol: Protocol, remote: str) -> bool:
+            """A session row that is not the token's: a trip; go on only without guard."""
+            stamp = Stamp({(owner, "session", "")}, {flag} if faults else set())
+            return guard.check(None, stamp, protocol, remote).send
+
         return cls(
             settings,
             db,
             keyring,
             services,
             Directory(store, keyring, passwords),
-            Logins(store, passwords, SecondFactor(store, keyring)),
-            Sessions(store, keyring.service_key(SESSION_TOKEN_KEY)),
+            Logins(
+                store, passwords, SecondFactor(store, keyring), faults=faults,
+                crossing=crossings.note,
+            ),
+            Sessions(
+                store, keyring.service_key(SESSION_TOKEN_KEY), mismatch=mismatch, faults=faults,
+                feature=switches.enabled, crossing=crossings.note,
+            ),
             switches,
             guard,
-        )
+            crossings,
+        )  # fmt: skip
 
     @property
     def head_path(self) -> Path:
@@ -132,6 +149,8 @@ class Runtime:
             second_factor=self.logins.second_factor,
             guard=self.guard,
             switches=self.switches,
+            faults=frozenset(self.settings.inject_fault),
+            crossing=self.crossings.note,
         )
 
     def smtp_backend(self, queued: Callable[[], None] = lambda: None) -> SmtpBackend:

@@ -9,6 +9,7 @@ addresses too, so a lockout says nothing about whether an account exists.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,11 +54,22 @@ class LoginHistory:
     failures_since: list[LoginEvent]
 
 
+def _no_crossing(fault: str, receiver: str, owner: str, what: str) -> None:
+    return None
+
+
 @dataclass(slots=True)
 class Logins:
+    """Attributes:
+    faults: drill fault classes made live (core/faults.py); empty in service.
+    crossing: notes each crossing an injected fault attempts (drill ground truth).
+    """
+
     store: MailStore
     passwords: Passwords
     second_factor: SecondFactor | None = None
+    faults: frozenset[str] = frozenset()
+    crossing: Callable[[str, str, str, str], None] = _no_crossing
 
     def _record(
         self,
@@ -173,6 +185,8 @@ class Logins:
 
     def since_last_login(self, account_id: AccountId) -> LoginHistory:
         """The success before the current one, and the failures after it."""
+        if "wrong-join" in self.faults:
+            return self._wrong_join(account_id)
         events = self.store.login_events(account_id, 200)
         successes = [e for e in events if e.success]
         if not successes:
@@ -185,3 +199,17 @@ class Logins:
             if not e.success and e.id < current.id and (previous is None or e.id > previous.id)
         ]
         return LoginHistory(_event(previous) if previous else None, failures)
+
+    def _wrong_join(self, account_id: AccountId) -> LoginHistory:
+        """DRILL FAULT `wrong-join`: the previous login looked up in every account's
+        events (the join lost its account condition), as in the old incident."""
+        events = self.store.recent_login_events(200)
+        mine = next((i for i, e in enumerate(events) if e.account_id == account_id), None)
+        if mine is None:
+            return LoginHistory(None, [])
+        previous = next((e for e in events[mine + 1 :] if e.success), None)
+        if previous is None:
+            return LoginHistory(None, [])
+        if previous.account_id != account_id:
+            self.crossing("wrong-join", account_id, previous.account_id or "", "login event")
+        return LoginHistory(_event(previous), [])

@@ -11,8 +11,10 @@ session's row is caught, not trusted (the "wrong join" of the old incident).
 import base64
 import hmac
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mailward.core.errors import AuthError, IntegrityError
 from mailward.core.ids import AccountId, SessionId
@@ -22,6 +24,7 @@ from mailward.store import MailStore, SessionRow
 IDLE_TIMEOUT_S = 14 * 86400
 TOUCH_EVERY_S = 60.0  # last-seen is written at most this often per session
 EXPIRED = "session expired or signed out"
+SESSION_CACHE = "session-cache"  # the flag of the session cache (drill fault)
 
 
 def _now_us() -> int:
@@ -42,8 +45,23 @@ class SessionInfo:
 
 @dataclass(slots=True)
 class Sessions:
+    """Attributes:
+    key: the "session-token" service key.
+    mismatch: asked when the store returned a row that is not the token's
+        (owner of that row, flag of the code path, protocol, remote); True lets
+        the request go on as that row (only the guard's --no-guard drills say so).
+    faults, feature, crossing: the `session-mixup` drill fault, live for accounts
+        inside the "session-cache" flag's rollout; its crossings noted.
+    """
+
     store: MailStore
-    key: bytes  # the "session-token" service key
+    key: bytes
+    mismatch: Callable[[str, str, Protocol, str], bool] = lambda owner, flag, proto, remote: False
+    faults: frozenset[str] = frozenset()
+    feature: Callable[[str, str], bool] = lambda name, account: False
+    crossing: Callable[[str, str, str, str], None] = lambda fault, to, owner, what: None
+    _cache: dict[str, SessionRow] = field(default_factory=dict)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _hash(self, token: str) -> bytes:
         return hmac.digest(self.key, token.encode("utf-8", "replace"), "sha256")
@@ -70,10 +88,12 @@ class Sessions:
         if not token or len(token) > 200:
             raise AuthError(EXPIRED)
         digest = self._hash(token)
-        row = self.store.session_by_token_hash(digest)
+        row = self._lookup(digest, remote)
         if row is None:
             raise AuthError(EXPIRED)
-        if not hmac.compare_digest(row.token_hash, digest):
+        if not hmac.compare_digest(row.token_hash, digest) and not self.mismatch(
+            row.account_id, SESSION_CACHE, protocol, remote
+        ):
             raise IntegrityError("session store returned a row that is not the token's")
         now = _now_us()
         if row.revoked_us is not None or now - row.last_seen_us > IDLE_TIMEOUT_S * 1_000_000:
@@ -84,6 +104,27 @@ class Sessions:
         if now - row.last_seen_us > TOUCH_EVERY_S * 1_000_000:
             self.store.touch_session(row.account_id, row.id, now)
         return Principal(row.account_id, account.address, row.id, protocol, remote)
+
+    def _lookup(self, digest: bytes, remote: str) -> SessionRow | None:
+        if "session-mixup" not in self.faults:
+            return self.store.session_by_token_hash(digest)
+        # DRILL FAULT `session-mixup`: a session cache keyed by the client address
+        # (every client behind one proxy shares it), live for accounts in the
+        # "session-cache" rollout.
+        with self._cache_lock:
+            cached = self._cache.get(remote)
+        if cached is not None and self.feature(SESSION_CACHE, cached.account_id):
+            if cached.token_hash != digest:
+                real = self.store.session_by_token_hash(digest)
+                receiver = real.account_id if real is not None else ""
+                if receiver != cached.account_id:
+                    self.crossing("session-mixup", receiver, cached.account_id, "session")
+            return cached
+        row = self.store.session_by_token_hash(digest)
+        if row is not None and self.feature(SESSION_CACHE, row.account_id):
+            with self._cache_lock:
+                self._cache[remote] = row
+        return row
 
     def live(self, account_id: AccountId) -> list[SessionInfo]:
         return [

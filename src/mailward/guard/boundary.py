@@ -10,9 +10,15 @@ other account's data is a *trip*:
 2. an audit record per foreign owner and part names what was stopped (refused) or
    what left (allowed, with --no-guard), to which principal; and a `trip` row in
    `guard_events` is the incident;
-3. containment: every feature flag the response was produced under is rolled back
-   to 0 %; a trip no flag explains engages the kill switch of the protocol (fail
-   closed). Both are rows in `guard_events` naming the trip.
+3. containment: the flag the trip is attributed to is rolled back to 0 %; a trip
+   no flag explains engages the kill switch of the protocol (fail closed). Both
+   are rows in `guard_events` naming the trip.
+
+Attribution: a response holding some of the principal's own data was made for
+the principal, so the foreign entries came from inside it: the flags of the code
+paths that produced them (`part@flag`). A response holding none of the
+principal's data was made for someone else and reached the wrong request on its
+way out: the flagged layers it went through (`Stamp.flags`).
 """
 
 import sqlite3
@@ -55,6 +61,14 @@ class GuardEvent:
     refused: bool
     incident: int | None
     detail: str
+
+
+def attribute(me: str, stamp: Stamp, foreign: set[str]) -> list[str]:
+    """The flags a trip is blamed on (see the module text); [] = none."""
+    if me and me in stamp.owners():
+        inner = {t.partition("@")[2] for o, t, _ in stamp.entries if o in foreign}
+        return sorted(f for f in inner if f)
+    return sorted(stamp.flags)
 
 
 class Guard:
@@ -106,7 +120,8 @@ class Guard:
         records = []
         for owner in sorted(foreign):
             parts: dict[str, list[str]] = {}
-            for o, part, item in stamp.entries:
+            for o, tagged, item in stamp.entries:
+                part = tagged.partition("@")[0]
                 if o == owner:
                     parts.setdefault(part, [])
                     if item and not item.isdigit():  # message ids; login ids are numbers
@@ -119,7 +134,7 @@ class Guard:
                         "boundary: the response carried another account's data",
                     )
                 )  # fmt: skip
-        flags = sorted(stamp.flags)
+        flags = attribute(me, stamp, foreign)
         with self.db.write() as conn:
             self.audit.append_many(records)
             trip = self._event(

@@ -18,16 +18,19 @@ _MAX_DEPTH = 4
 
 @dataclass(slots=True)
 class Stamp:
-    """(owner, part, item) entries and the feature flags the response was made under.
+    """(owner, part, item) entries, and the flags the whole response went through.
 
-    `item` is a message id, a login event id, or "" for account-level data.
+    `item` is a message id, a login event id, or "" for account-level data. An
+    entry produced inside a flagged code path has `part@flag` as its part (e.g.
+    the last-logon banner's login event: "logins@last-logon"); `flags` names the
+    flagged layers the response as a whole passed (a page cache, a reply pool).
     """
 
     entries: set[tuple[str, str, str]] = field(default_factory=set)
     flags: set[str] = field(default_factory=set)
 
-    def add(self, obj: Any, part: str) -> None:
-        _walk(obj, part, self.entries, 0)
+    def add(self, obj: Any, part: str, flag: str = "") -> None:
+        _walk(obj, f"{part}@{flag}" if flag else part, self.entries, 0)
 
     def owners(self) -> set[str]:
         return {owner for owner, _part, _item in self.entries}

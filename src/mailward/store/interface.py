@@ -65,6 +65,10 @@ class MailStore(Protocol):
     def set_password_hash(self, account_id: AccountId, password_hash: str) -> None: ...
     def add_login_event(self, row: LoginRow) -> int: ...
     def login_events(self, account_id: AccountId, limit: int = 100) -> list[LoginRow]: ...
+    def recent_login_events(self, limit: int) -> list[LoginRow]:
+        """The newest login events of every account (only the drills' faulty
+        variant of the last-logon query uses it)."""
+
     def failed_logins(self, *, address: str = "", remote: str = "", since_us: int) -> int:
         """Failed attempts since `since_us` naming `address` (after its last
         success), or coming from `remote`: the throttles' counts."""

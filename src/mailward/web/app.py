@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from mailward.core.errors import (
     AuthError,
     Conflict,
+    IntegrityError,
     InvalidInput,
     IsolationViolation,
     NotFound,
@@ -20,6 +21,7 @@ from mailward.core.errors import (
 from mailward.web import actions, api, compose, search, security
 from mailward.web.backend import WebBackend
 from mailward.web.boundary import Boundary, Stamping
+from mailward.web.faults import FaultyPageCache, FaultyReplies
 from mailward.web.headers import SecurityHeaders
 from mailward.web.pages import router
 
@@ -53,7 +55,21 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(api.router)
     app.add_middleware(Stamping)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(Boundary, guard=lambda: backend.guard, switches=lambda: backend.switches)
+    if backend.switches is not None and "shared-cache" in backend.faults:
+        app.add_middleware(
+            FaultyPageCache,
+            switches=backend.switches,
+            sessions=backend.sessions,
+            crossing=backend.crossing,
+        )
+    if backend.switches is not None and "connection-mixup" in backend.faults:
+        app.add_middleware(FaultyReplies, switches=backend.switches, crossing=backend.crossing)
+    app.add_middleware(
+        Boundary,
+        guard=lambda: backend.guard,
+        switches=lambda: backend.switches,
+        sessions=lambda: backend.sessions,
+    )
 
     def page(request: Request, status: int, title: str, text: str) -> Response:
         if request.url.path.startswith("/api/"):
@@ -85,6 +101,18 @@ def create_app(backend: WebBackend) -> FastAPI:
     async def refused(request: Request, exc: IsolationViolation) -> Response:
         # Recorded by the door; to the user it is exactly "not found".
         return page(request, 404, "Not found", "There is no such message or folder.")
+
+    @app.exception_handler(IntegrityError)
+    async def stopped(request: Request, exc: IntegrityError) -> Response:
+        # A session row that is not the token's (or another integrity fault): the
+        # guard has recorded it; nothing of the request is answered.
+        if request.url.path.startswith("/api/"):
+            return api.problem(exc)
+        templates: Jinja2Templates = request.app.state.templates
+        text = "Something went wrong on our side and this page was stopped. Please sign in again."
+        return templates.TemplateResponse(
+            request, "error.html", {"title": "Could not be shown", "text": text}, status_code=500
+        )
 
     @app.exception_handler(InvalidInput)
     async def invalid(request: Request, exc: InvalidInput) -> Response:

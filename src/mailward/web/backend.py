@@ -23,6 +23,7 @@ class WebBackend:
     second_factor: the TOTP enrolment (None: not offered).
     guard: the response-boundary guard (None: no check; tests of pages alone).
     switches: kill switch and feature flags (None: every feature on).
+    faults, crossing: drill faults made live, and their ground-truth log.
     """
 
     door: Callable[[Principal], MailAccess]
@@ -36,6 +37,8 @@ class WebBackend:
     second_factor: SecondFactor | None = None
     guard: Guard | None = None
     switches: Switches | None = None
+    faults: frozenset[str] = frozenset()
+    crossing: Callable[[str, str, str, str], None] = lambda fault, to, owner, what: None
 
     def feature(self, name: str, account_id: str) -> bool:
         """Is feature flag `name` on for this account (on when no switches are wired)?"""

@@ -17,8 +17,11 @@ import anyio
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailward.auth import Sessions
+from mailward.core.errors import MailwardError
 from mailward.core.principal import Principal, Protocol
 from mailward.guard import PROTOCOL_SCOPE, Guard, Stamp, Switches
+from mailward.web.session import SESSION_COOKIE
 
 T = TypeVar("T")
 STAMP_HEADER = b"x-mailward-stamp"
@@ -47,17 +50,18 @@ def stamp_of(request: Request) -> Stamp:
 class _Witness:
     """Forwards calls to `target` and adds each result to the stamp."""
 
-    __slots__ = ("_stamp", "_target")
+    __slots__ = ("_flag", "_stamp", "_target")
 
-    def __init__(self, target: object, stamp: Stamp) -> None:
+    def __init__(self, target: object, stamp: Stamp, flag: str) -> None:
         self._target = target
         self._stamp = stamp
+        self._flag = flag
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
         if not callable(attr):
             return attr
-        stamp = self._stamp
+        stamp, flag = self._stamp, self._flag
 
         def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
@@ -65,15 +69,16 @@ class _Witness:
                 part = f"attachment:{args[1] if len(args) > 1 else kwargs.get('index')}"
             else:
                 part = _PARTS.get(name, name)
-            stamp.add(result, part)
+            stamp.add(result, part, flag)
             return result
 
         return call
 
 
-def witness(request: Request, target: T) -> T:
-    """`target` (a door, the login history) with every result stamped on the response."""
-    return cast(T, _Witness(target, stamp_of(request)))
+def witness(request: Request, target: T, flag: str = "") -> T:
+    """`target` (a door, the login history) with every result stamped on the
+    response; `flag`: the feature flag of the code path using it."""
+    return cast(T, _Witness(target, stamp_of(request), flag))
 
 
 class Stamping:
@@ -142,10 +147,29 @@ class Boundary:
         app: ASGIApp,
         guard: Callable[[], Guard | None],
         switches: Callable[[], Switches | None],
+        sessions: Callable[[], Sessions],
     ) -> None:
         self.app = app
         self._guard = guard
         self._switches = switches
+        self._sessions = sessions
+
+    def _who(self, scope: Scope, protocol: Protocol, remote: str) -> Principal | None:
+        """The principal of a request no route resolved (a reply that never reached
+        a route, e.g. from a cache): from its own cookie or bearer token."""
+        token = ""
+        for k, v in scope.get("headers", []):
+            if k == b"authorization" and v[:7].lower() == b"bearer ":
+                token = v[7:].decode("latin-1").strip()
+            elif k == b"cookie" and not token:
+                for part in v.decode("latin-1").split(";"):
+                    name, _, value = part.strip().partition("=")
+                    if name == SESSION_COOKIE:
+                        token = value
+        try:
+            return self._sessions().resolve(token, remote=remote, protocol=protocol)
+        except MailwardError:
+            return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,7 +194,8 @@ class Boundary:
             if message["type"] == "http.response.start":
                 headers = message.get("headers", [])
                 raw = [v for k, v in headers if k.lower() == STAMP_HEADER]
-                message["headers"] = [(k, v) for k, v in headers if k.lower() != STAMP_HEADER]
+                kept = [(k, v) for k, v in headers if k.lower() != STAMP_HEADER]
+                message = {**message, "headers": kept}  # never change the sender's copy
                 # In flight: a switch thrown while this request ran stops it here.
                 if (
                     switches is not None
@@ -193,6 +218,8 @@ class Boundary:
                     if stamp.owners() - _me(p):  # rare: someone else's data, or a grant
                         client = scope.get("client")
                         remote = str(client[0]) if client else ""
+                        if p is None:
+                            p = await anyio.to_thread.run_sync(self._who, scope, protocol, remote)
                         verdict = await anyio.to_thread.run_sync(
                             guard.check, p, stamp, protocol, remote
                         )

@@ -19,7 +19,7 @@ from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
-from mailward.web.boundary import stamp_of, witness
+from mailward.web.boundary import witness
 from mailward.web.headers import BODY_CSP, BODY_CSP_REMOTE_IMAGES
 from mailward.web.render import body_document
 from mailward.web.session import (
@@ -61,9 +61,9 @@ def door(p: Annotated[Principal, Depends(principal)], request: Request) -> MailA
     return witness(request, _backend(request).door(p))
 
 
-def logins(request: Request) -> Logins:
+def logins(request: Request, flag: str = "") -> Logins:
     """The login history, stamped on the response like the door."""
-    return witness(request, _backend(request).logins)
+    return witness(request, _backend(request).logins, flag)
 
 
 def check_csrf(request: Request, given: str | None) -> None:
@@ -192,8 +192,7 @@ def mailbox(
     rows = _rows(mailbox, page.items)
     banner = None
     if welcome and _backend(request).feature(LAST_LOGON, p.account_id):
-        stamp_of(request).flags.add(LAST_LOGON)
-        history = logins(request).since_last_login(p.account_id)
+        history = logins(request, LAST_LOGON).since_last_login(p.account_id)
         banner = {
             "previous": history.previous,
             "failures": len(history.failures_since),

@@ -276,6 +276,13 @@ class _QueueStore:
 TARGET_TTL_S = 2.0
 
 
+def _login_rows(rows: Any) -> list[LoginRow]:
+    return [
+        LoginRow(r[0], r[1], AccountId(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), r[8])
+        for r in rows
+    ]
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -469,10 +476,15 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             " FROM login_events WHERE account_id = ? ORDER BY id DESC LIMIT ?",
             (account_id, limit),
         )
-        return [
-            LoginRow(r[0], r[1], AccountId(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), r[8])
-            for r in rows
-        ]
+        return _login_rows(rows)
+
+    def recent_login_events(self, limit: int) -> list[LoginRow]:
+        rows = self.db.read().execute(
+            "SELECT id, at_us, account_id, address, remote, protocol, client, success, reason"
+            " FROM login_events ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return _login_rows(rows)
 
     # -- mailboxes ---------------------------------------------------------------------
 
