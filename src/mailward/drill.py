@@ -13,7 +13,6 @@
    attempted (the ground truth), and the flag's final rollout.
 """
 
-import contextlib
 import http.client
 import json
 import re
@@ -135,6 +134,9 @@ class _Client:
             self.leaked |= foreign
             self.leaked_bytes += len(data)
 
+    def close(self) -> None:
+        self.conn.close()
+
     def login(self) -> None:
         _, page = self._send("GET", "/login")
         csrf = re.search(rb'name="csrf" value="([^"]+)"', page)
@@ -155,11 +157,15 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the service exited while starting")
-        with contextlib.suppress(OSError):
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
             c.request("GET", "/healthz")
             if c.getresponse().status == 200:
                 return
+        except OSError:
+            pass
+        finally:
+            c.close()
         time.sleep(0.05)
     raise RuntimeError("the service did not start in time")
 
@@ -218,6 +224,8 @@ def run_drill(
                 t.start()
             for t in threads:
                 t.join()
+            for c in clients:
+                c.close()
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -134,7 +134,9 @@ class Switches:
                 state = {"killswitch": {}, "flags": {}}
             yield state
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
+            with os.fdopen(
+                os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8"
+            ) as f:
                 json.dump(state, f, indent=1, sort_keys=True)
                 f.flush()
                 os.fsync(f.fileno())
