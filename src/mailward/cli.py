@@ -340,13 +340,13 @@ def cmd_killswitch(args: argparse.Namespace) -> int:
     try:
         sw = rt.switches
         if args.sub == "engage":
-            for scope in args.scope.split(","):
-                sw.engage(scope.strip(), _operator(), args.reason)
-                out.print(f"kill switch engaged: {scope.strip()}")
+            for scope in sw.scopes(args.scope):
+                sw.engage(scope, _operator(), args.reason)
+                out.print(f"kill switch engaged: {scope}")
         elif args.sub == "release":
-            for scope in args.scope.split(","):
-                released = sw.release(scope.strip())
-                out.print(f"{'released' if released else 'was not engaged'}: {scope.strip()}")
+            for scope in sw.scopes(args.scope):
+                released = sw.release(scope)
+                out.print(f"{'released' if released else 'was not engaged'}: {scope}")
         table = Table(title="kill switch")
         for col in ("scope", "since", "by", "why"):
             table.add_column(col)
@@ -517,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ks = sub.add_parser("killswitch", help="stop a protocol or feature at once")
     kss = ks.add_subparsers(dest="sub", required=True)
-    scopes = "all, web, api, imap, pop3, smtp-in, submission or flag:NAME (comma-separated)"
+    scopes = (
+        "all, web, api, imap, pop3, smtp (smtp-in and submission) or a feature (comma-separated)"
+    )
     for name in ("engage", "release"):
         k = kss.add_parser(name, parents=[common])
         k.add_argument("--scope", default="all", help=scopes)

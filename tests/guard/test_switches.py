@@ -78,3 +78,29 @@ def test_state_file_is_private(tmp_path: Path) -> None:
     sw = Switches(tmp_path / "guard.json")
     sw.engage("web", "me", "x")
     assert os.stat(tmp_path / "guard.json").st_mode & 0o077 == 0
+
+
+def test_operator_scope_names(tmp_path: Path) -> None:
+    sw = Switches(tmp_path / "guard.json")
+    assert sw.scopes("smtp") == ["smtp-in", "submission"]
+    assert sw.scopes("web, last-logon") == ["web", "flag:last-logon"]
+    with pytest.raises(InvalidInput, match="unknown scope"):
+        sw.scopes("no-such-thing")
+
+
+def test_cli_killswitch_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailward.cli import main
+
+    data = str(tmp_path / "data")
+    assert main(["--data", data, "killswitch", "engage", "--scope", "smtp,web"]) == 0
+    sw = Switches(tmp_path / "data" / "guard.json")
+    assert sw.engaged("submission") is not None and sw.engaged("web") is not None
+    assert main(["--data", data, "killswitch", "release", "--scope", "smtp"]) == 0
+    assert sw.engaged("smtp-in") is None and sw.engaged("web") is not None
+    assert main(["--data", data, "flags", "set", "page-cache", "10", "--soak", "0"]) == 0
+    assert main(["--data", data, "flags", "rollout", "page-cache"]) == 0
+    assert sw.flag("page-cache").percent == 50.0
+    assert main(["--data", data, "flags", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "page-cache" in out and "50 %" in out and "last-logon" in out
+    assert main(["--data", data, "killswitch", "engage", "--scope", "mail"]) == 1

@@ -36,6 +36,7 @@ class SessionInfo:
     """One of an account's live sessions, as its owner sees it."""
 
     id: SessionId
+    owner: AccountId
     protocol: str
     remote: str
     device: str
@@ -128,7 +129,9 @@ class Sessions:
 
     def live(self, account_id: AccountId) -> list[SessionInfo]:
         return [
-            SessionInfo(r.id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us)
+            SessionInfo(
+                r.id, r.account_id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us
+            )
             for r in self.store.sessions(account_id)
         ]
 

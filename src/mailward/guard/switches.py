@@ -57,6 +57,17 @@ def valid_scope(scope: str) -> str:
     raise InvalidInput(f"unknown scope {scope!r}: all, {', '.join(PROTOCOL_SCOPES)} or flag:NAME")
 
 
+def expand_scope(scope: str, known_flags: set[str]) -> list[str]:
+    """The scopes a name given by an operator stands for: `smtp` is both SMTP
+    listeners; a known feature flag's bare name is that flag's scope."""
+    scope = scope.strip()
+    if scope == "smtp":
+        return ["smtp-in", "submission"]
+    if scope in known_flags and scope not in PROTOCOL_SCOPES and scope != "all":
+        return [f"flag:{scope}"]
+    return [valid_scope(scope)]
+
+
 class Switches:
     """Reads and changes the state file of one data directory."""
 
@@ -105,6 +116,11 @@ class Switches:
             float(raw.get("soak_s", DEFAULT_SOAK_S)),
             tuple(raw.get("history", ())),
         )
+
+    def scopes(self, names: str) -> list[str]:
+        """Comma-separated operator names (`all,web,smtp,last-logon`) as scopes."""
+        known = {f.name for f in self.flags()}
+        return [s for name in names.split(",") if name.strip() for s in expand_scope(name, known)]
 
     def flags(self) -> list[FlagState]:
         names = set(KNOWN_FLAGS) | set(self._current().get("flags", {}))

@@ -36,6 +36,7 @@ _PARTS = {
     "history": "logins",
     "since_last_login": "logins",
     "accesses_by_others": "-",
+    "live": "sessions",
 }
 
 

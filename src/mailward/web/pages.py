@@ -132,9 +132,11 @@ def login(
     address: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     code: Annotated[str, Form(max_length=20)] = "",
+    totp: Annotated[str, Form(max_length=20)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     b = _backend(request)
+    code = code or totp  # `totp` is the field name the design promises to clients
     if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf):
         return login_form(request)
     try:

@@ -12,6 +12,7 @@ from mailward.auth import SecondFactor
 from mailward.core.errors import NotFound
 from mailward.core.ids import SessionId
 from mailward.core.principal import Principal
+from mailward.web.boundary import witness
 from mailward.web.pages import _backend, _render, _when, check_csrf, door, logins, principal
 from mailward.web.session import SESSION_COOKIE, csrf_for
 
@@ -32,7 +33,7 @@ def security(
         {
             "me": p,
             "logins": logins(request).history(p.account_id, 50),
-            "sessions": b.sessions.live(p.account_id),
+            "sessions": witness(request, b.sessions).live(p.account_id),
             "accesses": d.accesses_by_others(100),
             "two_factor": b.second_factor is not None and b.second_factor.enabled(p.account_id),
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
