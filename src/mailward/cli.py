@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import signal
@@ -83,17 +84,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         if args.demo:
             users = demo.seed(rt)
+            if not rt.settings.admins:
+                rt.settings = dataclasses.replace(rt.settings, admins=(demo.ADMIN,))
             table = Table(title=f"Demo accounts (data in {rt.settings.data})")
             table.add_column("address")
             table.add_column("password")
             for address, password in users.items():
                 table.add_row(address, password)
             out.print(table)
+        operators = ", ".join(rt.settings.admins) or "an address in MAILWARD_ADMINS"
         out.print(
             f"Web mail: http://{rt.settings.web}/ (unless --web says otherwise)\n"
             "Try:  swaks --server 127.0.0.1:2525 --to alice@example.test   (MX)\n"
             f"      echo alice-demo-pass | mailward --data {rt.settings.data} mail "
             "--user alice@example.test --password-stdin list\n"
+            f"Containment (kill switch, flags, guard events): /admin as {operators}\n"
             "Ctrl-C stops."
         )
 

@@ -39,6 +39,7 @@ class Settings:
         guard: refuse responses carrying another account's data (False only for
             drills: `serve --no-guard`; what leaves is still recorded).
         inject_fault: drill fault classes to make live (core/faults.py).
+        admins: addresses allowed on the containment page (/admin), comma-separated.
     """
 
     data: Path = Path("mailward-data")
@@ -58,6 +59,7 @@ class Settings:
     queue_lifetime_s: float = 5 * 86400.0
     guard: bool = True
     inject_fault: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
 
     @property
     def master_key_path(self) -> Path:
@@ -122,6 +124,7 @@ _READERS: dict[str, Any] = {
     "queue_lifetime_s": float,
     "guard": _bool,
     "inject_fault": _faults,
+    "admins": lambda v: tuple(a.strip().lower() for a in str(v).split(",") if a.strip()),
 }
 
 

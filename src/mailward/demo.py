@@ -12,6 +12,7 @@ USERS = {
     "alice@example.test": "alice-demo-pass",
     "bob@example.test": "bob-demo-pass",
     "carol@example.test": "carol-demo-pass",
+    "postmaster@example.test": "postmaster-demo-pass",
 }
 
 _MAIL = [
@@ -62,6 +63,9 @@ def _message(sender: str, to: str, subject: str, body: str, attach: bool, when: 
             filename="document.pdf",
         )
     return msg.as_bytes()
+
+
+ADMIN = "postmaster@example.test"  # the demo's operator (the /admin page)
 
 
 def seed(rt: Runtime) -> dict[str, str]:

@@ -150,6 +150,7 @@ class Runtime:
             guard=self.guard,
             switches=self.switches,
             faults=frozenset(self.settings.inject_fault),
+            admins=frozenset(self.settings.admins),
             crossing=self.crossings.note,
         )
 

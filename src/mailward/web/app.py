@@ -18,7 +18,7 @@ from mailward.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from mailward.web import actions, api, compose, search, security
+from mailward.web import actions, admin, api, compose, search, security
 from mailward.web.backend import WebBackend
 from mailward.web.boundary import Boundary, Stamping
 from mailward.web.faults import FaultyPageCache, FaultyReplies
@@ -53,6 +53,7 @@ def create_app(backend: WebBackend) -> FastAPI:
     app.include_router(security.router)
     app.include_router(search.router)
     app.include_router(api.router)
+    app.include_router(admin.router)
     app.add_middleware(Stamping)
     app.add_middleware(SecurityHeaders)
     if backend.switches is not None and "shared-cache" in backend.faults:

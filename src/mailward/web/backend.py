@@ -24,6 +24,7 @@ class WebBackend:
     guard: the response-boundary guard (None: no check; tests of pages alone).
     switches: kill switch and feature flags (None: every feature on).
     faults, crossing: drill faults made live, and their ground-truth log.
+    admins: addresses (lower case) that may use the containment page.
     """
 
     door: Callable[[Principal], MailAccess]
@@ -38,6 +39,7 @@ class WebBackend:
     guard: Guard | None = None
     switches: Switches | None = None
     faults: frozenset[str] = frozenset()
+    admins: frozenset[str] = frozenset()
     crossing: Callable[[str, str, str, str], None] = lambda fault, to, owner, what: None
 
     def feature(self, name: str, account_id: str) -> bool:

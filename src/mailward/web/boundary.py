@@ -180,8 +180,10 @@ class Boundary:
         api = path.startswith("/api/")
         protocol = Protocol.API if api else Protocol.WEB
         switches, guard = self._switches(), self._guard()
-        static = path.startswith("/static/")
-        if switches is not None and not static and switches.engaged(PROTOCOL_SCOPE[protocol]):
+        # Static files carry no data; the containment page must stay reachable to
+        # release the switch (it is guarded like every page).
+        exempt = path.startswith(("/static/", "/admin"))
+        if switches is not None and not exempt and switches.engaged(PROTOCOL_SCOPE[protocol]):
             await _reply(
                 send, 503, api, _UNAVAILABLE_HTML, "temporarily unavailable; try again later"
             )
@@ -200,7 +202,7 @@ class Boundary:
                 # In flight: a switch thrown while this request ran stops it here.
                 if (
                     switches is not None
-                    and not static
+                    and not exempt
                     and switches.engaged(PROTOCOL_SCOPE[protocol])
                 ):
                     replaced = True
