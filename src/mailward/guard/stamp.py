@@ -9,7 +9,6 @@ still names whose data it is, and the boundary compares that with the principal
 of the request it is about to answer.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +39,23 @@ class Stamp:
         self.flags |= other.flags
 
     def encode(self) -> str:
-        """One header value: `flag,flag|owner part item;owner part item...`."""
+        """One header value: `flags|owners|entries` — flags and owners comma-separated,
+        entries `owner part item` joined by ';'. The owners come first so that the
+        boundary's common case (all mine) reads a few bytes, not every entry."""
         body = ";".join(" ".join(e) for e in sorted(self.entries))
-        return ",".join(sorted(self.flags)) + "|" + body
+        return f"{','.join(sorted(self.flags))}|{','.join(sorted(self.owners()))}|{body}"
+
+    @staticmethod
+    def owners_in(text: str) -> set[str]:
+        """The owners of an encoded stamp, without decoding its entries."""
+        _flags, _, rest = text.partition("|")
+        owners, _, _ = rest.partition("|")
+        return {o for o in owners.split(",") if o}
 
     @classmethod
     def decode(cls, text: str) -> "Stamp":
-        flags, _, body = text.partition("|")
+        flags, _, rest = text.partition("|")
+        _owners, _, body = rest.partition("|")
         entries = set()
         for entry in body.split(";") if body else ():
             owner, part, item = [*entry.split(" "), "", ""][:3]
@@ -54,20 +63,29 @@ class Stamp:
         return cls(entries, {f for f in flags.split(",") if f})
 
 
+_SCALARS = (str, bytes, int, float, bool)
+
+
 def _walk(obj: Any, part: str, out: set[tuple[str, str, str]], depth: int) -> None:
-    if obj is None or isinstance(obj, str | bytes | int | float | bool) or depth > _MAX_DEPTH:
+    """Collect stamps. An object with both `owner` and `id` is one item: its fields
+    are its owner's by construction (the door stamps what it builds), so the walk
+    stops there; containers and owner-only wrappers (a page) are walked into."""
+    if obj is None or isinstance(obj, _SCALARS) or depth > _MAX_DEPTH:
+        return
+    if isinstance(obj, list | tuple | set | frozenset):
+        for child in obj:
+            _walk(child, part, out, depth + 1)
+        return
+    if isinstance(obj, dict):
+        for child in obj.values():
+            _walk(child, part, out, depth + 1)
         return
     owner = getattr(obj, "owner", None)
+    item = getattr(obj, "id", None)
     if isinstance(owner, str) and owner:
-        item = getattr(obj, "id", "")
-        out.add((owner, part, item if isinstance(item, str) else str(item)))
-    children: Iterable[Any]
-    if isinstance(obj, dict):
-        children = obj.values()
-    elif isinstance(obj, list | tuple | set | frozenset):
-        children = obj
-    else:
-        slots = getattr(type(obj), "__slots__", ())
-        children = [getattr(obj, s, None) for s in slots if s not in ("owner", "id")]
-    for child in children:
-        _walk(child, part, out, depth + 1)
+        out.add((owner, part, "" if item is None else str(item)))
+        if item is not None:
+            return
+    for name in getattr(type(obj), "__slots__", ()):
+        if name not in ("owner", "id"):
+            _walk(getattr(obj, name, None), part, out, depth + 1)

@@ -215,10 +215,11 @@ class Boundary:
                     )
                     return
                 if raw and guard is not None:
-                    stamp = Stamp.decode(raw[0].decode("latin-1"))
+                    text = raw[0].decode("latin-1")
                     principal = scope.get("state", {}).get("principal")
                     p = principal if isinstance(principal, Principal) else None
-                    if stamp.owners() - _me(p):  # rare: someone else's data, or a grant
+                    if Stamp.owners_in(text) - _me(p):  # rare: another's data, or a grant
+                        stamp = Stamp.decode(text)
                         client = scope.get("client")
                         remote = str(client[0]) if client else ""
                         if p is None:
