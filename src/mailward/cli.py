@@ -421,7 +421,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
             f"{r.leaked_bytes:,}", ms(r.detect_ms), ms(r.contain_ms),
             str(r.crossings_after_containment), f"{r.flag} {r.flag_final_percent:g} %", pr,
         )  # fmt: skip
-    out.print(table, width=max(out.width, 140))
+    Console(highlight=False, width=max(out.width, 140)).print(table)
     return 0
 
 

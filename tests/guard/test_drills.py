@@ -24,3 +24,17 @@ def test_without_the_guard_the_same_drill_leaks(fault: str) -> None:
     assert r.leaked_items > 0 and r.leaked_bytes > 0
     assert r.flag_final_percent == 100.0  # nothing contained it
     assert r.trips >= 1  # ...but the boundary recorded what left
+
+
+def test_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mailward.cli import main
+
+    args = ["drill", "session-mixup", "--json", "--users", "3", "--seconds", "0.5"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("fault", "requests", "crossings_attempted", "leaked_items", "leaked_bytes",
+                "detect_ms", "contain_ms", "report_precision", "report_recall"):  # fmt: skip
+        assert key in doc
+    assert doc["fault"] == "session-mixup" and doc["leaked_items"] == 0 and doc["requests"] > 0
