@@ -41,6 +41,8 @@ bench: $(STAMP)
 	else echo "smtp_ingest skipped: smtp-source not found (apt-get install postfix)"; fi
 	@if command -v wrk >/dev/null; then $(BIN)/python bench/web_bench.py; \
 	else echo "web_bench skipped: wrk not found (apt-get install wrk)"; fi
+	$(BIN)/python bench/killswitch_bench.py
+	$(BIN)/mailward drill all
 
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests -k "fuzz or isolation"

@@ -63,7 +63,7 @@ class DrillResult:
         return json.dumps(asdict(self), indent=2)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -78,7 +78,7 @@ def _message(k: int, n: int, run: str) -> bytes:
     return m.as_bytes()
 
 
-def seed(data: Path, users: int, messages: int, run: str, fault: str) -> None:
+def seed(data: Path, users: int, messages: int, run: str, fault: str | None) -> None:
     rt = Runtime.open(Settings(data=data, fast_hashing=True))
     try:
         rt.directory.add_domain(DOMAIN)
@@ -87,13 +87,14 @@ def seed(data: Path, users: int, messages: int, run: str, fault: str) -> None:
             rt.directory.add_user(f"u{k}@{DOMAIN}", PASSWORD)
             for n in range(messages):
                 system.deliver([f"u{k}@{DOMAIN}"], _message(k, n, run))
-        flag = FAULT_FLAGS[fault]
-        rt.switches.set_flag(flag, 0.0, "drill", "the faulty variant starts switched off")
+        if fault is not None:
+            flag = FAULT_FLAGS[fault]
+            rt.switches.set_flag(flag, 0.0, "drill", "the faulty variant starts switched off")
     finally:
         rt.close()
 
 
-class _Client:
+class Client:
     """One signed-in browser, on its own keep-alive connection."""
 
     def __init__(self, port: int, k: int, run: str) -> None:
@@ -137,6 +138,9 @@ class _Client:
     def close(self) -> None:
         self.conn.close()
 
+    def get(self, path: str) -> tuple[int, bytes]:
+        return self._send("GET", path)
+
     def login(self) -> None:
         _, page = self._send("GET", "/login")
         csrf = re.search(rb'name="csrf" value="([^"]+)"', page)
@@ -152,7 +156,7 @@ class _Client:
             self._send("GET", f"/mail/INBOX/{secrets.choice(self.ids)}")
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -188,7 +192,7 @@ def run_drill(
     try:
         step(f"seeding {users} accounts with {messages} marked messages each")
         seed(data, users, messages, run, fault)
-        port = _free_port()
+        port = free_port()
         cmd = [
             sys.executable, "-m", "mailward", "--data", str(data), "serve",
             "--web", f"127.0.0.1:{port}", "--smtp", "off", "--submission", "off",
@@ -199,8 +203,8 @@ def run_drill(
         step("starting the service")
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
         try:
-            _wait_ready(port, proc)
-            clients = [_Client(port, k, run) for k in range(users)]
+            wait_ready(port, proc)
+            clients = [Client(port, k, run) for k in range(users)]
             step("clients sign in and browse (the faulty variant is off)")
             for c in clients:
                 c.login()
@@ -213,7 +217,7 @@ def run_drill(
                 rt_switches.close()
             stop = time.monotonic() + seconds
 
-            def work(c: _Client) -> None:
+            def work(c: Client) -> None:
                 while time.monotonic() < stop:
                     c.browse()
                     if secrets.randbelow(8) == 0:
