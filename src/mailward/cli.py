@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -20,11 +21,12 @@ from rich.table import Table
 from mailward import demo
 from mailward.access import Unopenable
 from mailward.config import load_settings
-from mailward.core.errors import MailwardError, NotFound
+from mailward.core.errors import InvalidInput, MailwardError, NotFound
 from mailward.core.faults import FAULT_FLAGS, FAULTS
 from mailward.core.flags import Flags
 from mailward.core.principal import Protocol
 from mailward.drill import run_drill
+from mailward.incident import write_csv, write_html, write_json
 from mailward.runtime import Runtime
 from mailward.serve import serve, serve_workers
 
@@ -425,6 +427,85 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_us(text: str) -> int:
+    """ISO 8601 (UTC unless it says otherwise), or `now`."""
+    if text == "now":
+        return time.time_ns() // 1000
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"not a time: {text!r} (ISO 8601, e.g. 2026-11-27T14:00Z)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1_000_000)
+
+
+def cmd_incident_report(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = set(formats) - {"html", "json", "csv"}
+    if unknown or not formats:
+        raise InvalidInput("--format takes html, json and/or csv")
+    rt = _runtime(args)
+    try:
+        if args.incident is not None:
+            incident = rt.incidents.get(args.incident)
+            since, until = incident.window()
+        elif args.since:
+            since, until = _time_us(args.since), _time_us(args.until or "now")
+            incident = rt.incidents.open(since, until)
+        else:
+            raise InvalidInput("give --since (and --until), or --incident ID")
+        with Progress(console=err, transient=True) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=max(total, 1))
+                bar.update(tasks[step], completed=done, total=max(total, 1))
+
+            report = rt.incident_report(since, until, incident, progress)
+            out_dir = Path(args.out)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            written = []
+            if "json" in formats:
+                write_json(report, out_dir / "report.json")
+                written.append("report.json")
+            if "csv" in formats:
+                rows = write_csv(report, out_dir / "report.csv")
+                written.append(f"report.csv ({rows:,} rows)")
+            if "html" in formats:
+                write_html(report, out_dir / "report.html")
+                written.append("report.html")
+        if not report.chain_verified:
+            err.print(f"[bold red]AUDIT CHAIN BROKEN in the window: {report.chain_problem}[/]")
+        t = report.totals()
+        out.print(
+            f"incident {report.incident}: {t['affected accounts']:,} affected accounts,"
+            f" {t['exposed items']:,} exposed items, {t['refused attempts']:,} refused attempts;"
+            f" chain {'verified' if report.chain_verified else 'BROKEN'}"
+        )
+        out.print(f"wrote {', '.join(written)} to {out_dir}")
+        return 0 if report.chain_verified else 2
+    finally:
+        rt.close()
+
+
+def cmd_incident_list(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        table = Table(title="incidents")
+        for col in ("id", "opened", "window from", "to", "source", "guard trip"):
+            table.add_column(col)
+        for i in rt.incidents.all():
+            until = _when(i.until_us) if i.until_us is not None else "open"
+            trip = str(i.trip or "")
+            table.add_row(str(i.id), _when(i.opened_us), _when(i.since_us), until, i.source, trip)
+        out.print(table)
+        return 0
+    finally:
+        rt.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mailward", description="The mailward e-mail service.")
     data_help = "data directory (default ./mailward-data, or MAILWARD_DATA)"
@@ -531,6 +612,18 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--reason", default="engaged by hand")
         k.set_defaults(func=cmd_killswitch)
     kss.add_parser("status", parents=[common]).set_defaults(func=cmd_killswitch)
+
+    inc = sub.add_parser("incident", help="exposure reports").add_subparsers(
+        dest="sub", required=True
+    )
+    ir = inc.add_parser("report", parents=[common], help="who saw or changed whose mail")
+    ir.add_argument("--since", help="window start, ISO 8601 (UTC unless stated)")
+    ir.add_argument("--until", help="window end (default now)")
+    ir.add_argument("--incident", type=int, help="an incident's id (e.g. opened by the guard)")
+    ir.add_argument("--format", default="html,json,csv", help="html,json,csv (default all)")
+    ir.add_argument("--out", default="incident-report", help="directory for the files")
+    ir.set_defaults(func=cmd_incident_report)
+    inc.add_parser("list", parents=[common]).set_defaults(func=cmd_incident_list)
 
     fl = sub.add_parser("flags", help="feature flags and their rollout")
     fls = fl.add_subparsers(dest="sub", required=True)

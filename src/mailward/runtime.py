@@ -14,12 +14,13 @@ from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
-from mailward.core.ids import AccountId
+from mailward.core.ids import AccountId, MessageId
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
 from mailward.db import Database
 from mailward.guard import Guard, Stamp, Switches
 from mailward.guard.crossings import CrossingLog
+from mailward.incident import Incident, Incidents, Report, build_report
 from mailward.outbound.relay import Relay, RelayPolicy
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
@@ -41,6 +42,7 @@ class Runtime:
     switches: Switches
     guard: Guard
     crossings: CrossingLog  # drills' ground truth (written only with inject_fault)
+    incidents: Incidents
 
     @classmethod
     def open(cls, settings: Settings) -> "Runtime":
@@ -63,6 +65,7 @@ class Runtime:
         )
         passwords = Passwords(fast=settings.fast_hashing)
         switches = Switches(settings.data / "guard.json")
+        incidents = Incidents(db)
         guard = Guard(
             db,
             audit,
@@ -72,6 +75,7 @@ class Runtime:
                 g.grantee_id == reader and g.revoked_us is None
                 for g in store.grants(AccountId(owner))
             ),
+            opened=lambda trip, since_us: incidents.opened_by_guard(trip, since_us),
         )
         faults = frozenset(settings.inject_fault)
         crossings = CrossingLog(settings.data / "drill" / "crossings.jsonl")
@@ -98,6 +102,7 @@ class Runtime:
             switches,
             guard,
             crossings,
+            incidents,
         )  # fmt: skip
 
     @property
@@ -171,6 +176,35 @@ class Runtime:
         return verify_chain(
             self.db, self.head_path, self.keyring.service_key(AUDIT_HEAD_KEY), progress
         )
+
+    def incident_report(
+        self,
+        since_us: int,
+        until_us: int,
+        incident: Incident | None = None,
+        progress: Callable[[str, int, int], None] = lambda step, done, total: None,
+    ) -> Report:
+        """The exposure report of [since_us, until_us); opens (or reuses) the
+        window's incident unless one is given."""
+        self.services.audit.flush_head()
+        store = self.services.store
+        addresses = {str(a.id): a.address for a in store.accounts()}
+
+        def restorable(owner: str, item: str, action: str) -> bool:
+            if action == "expunge":
+                return store.tombstone(AccountId(owner), MessageId(item)) is not None
+            if action in ("flag", "move", "delete"):
+                return store.message(AccountId(owner), MessageId(item)) is not None
+            return False
+
+        if incident is None:
+            incident = self.incidents.open(since_us, until_us)
+        report = build_report(
+            self.db, self.head_path, self.keyring.service_key(AUDIT_HEAD_KEY), since_us,
+            until_us, addresses, restorable, progress,
+        )  # fmt: skip
+        report.incident = incident.id
+        return report
 
     def purge_expired(self, now_s: float | None = None) -> int:
         """Drop tombstones (and their blobs) past the retention window."""

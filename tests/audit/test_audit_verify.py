@@ -259,3 +259,10 @@ def test_nul_in_a_field_is_stored_replaced_and_the_chain_holds(tmp_path: Path) -
     assert stored.remote == "10.0.0.1\ufffdevil"
     assert w.rt.verify_audit().ok
     w.rt.close()
+
+
+def test_a_body_turned_into_text_is_reported_not_a_crash(logged: World) -> None:
+    """`body || x'00'` makes the column TEXT (and not UTF-8): verify names it."""
+    _tamper(logged.rt, "UPDATE audit_log SET body = body || x'ff00' WHERE pos = 5")
+    problem = logged.rt.verify_audit().problem
+    assert problem is not None and problem.kind == "edited" and problem.seq == 5

@@ -12,14 +12,23 @@ Invariants:
   zero bytes.
 - A record is appended in the same transaction as the change it describes, and a
   read's record commits (fsync) before the data is returned.
-- After every commit the head (last seq and hash) is written, MAC-signed (keyed BLAKE2b) with a
-  key the database does not hold, to a file beside the database: a truncated tail,
-  or a chain recomputed after tampering, no longer matches it.
+- After commits the head (last seq and hash) is written, MAC-signed (keyed BLAKE2b)
+  with a key the database does not hold, to a file beside the database, by a
+  background thread within milliseconds (never ahead of the log): a truncated
+  tail, or a chain recomputed after tampering, no longer matches it.
 - The database refuses UPDATE and DELETE on the log (triggers).
 """
 
 from mailward.audit.record import AuditRecord, StoredRecord
-from mailward.audit.verify import Problem, VerifyResult, verify_chain
+from mailward.audit.verify import Problem, VerifyResult, verify_chain, verify_window
 from mailward.audit.writer import AuditLog
 
-__all__ = ["AuditLog", "AuditRecord", "Problem", "StoredRecord", "VerifyResult", "verify_chain"]
+__all__ = [
+    "AuditLog",
+    "AuditRecord",
+    "Problem",
+    "StoredRecord",
+    "VerifyResult",
+    "verify_chain",
+    "verify_window",
+]

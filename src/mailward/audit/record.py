@@ -24,7 +24,9 @@ GENESIS_HASH = bytes(32)
 _VERSION = "2"
 _FIELD_COUNT = 15
 _HASH_BYTES = 32
-SELECT_COLUMNS = "pos, at_us, others_owner, body, hash"
+# As bytes whatever their stored type: a tampered row (text where a blob was, bytes
+# that are not UTF-8) must be reported by verify, not crash the reader.
+SELECT_COLUMNS = "pos, at_us, CAST(others_owner AS BLOB), CAST(body AS BLOB), CAST(hash AS BLOB)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,6 @@ def decode(pos: int, body: bytes, digest: bytes) -> StoredRecord:
     )
 
 
-def from_row(row: tuple[int, int, str | None, bytes, bytes]) -> StoredRecord:
+def from_row(row: tuple[int, int, bytes | None, bytes, bytes]) -> StoredRecord:
     """A row selected with SELECT_COLUMNS."""
     return decode(row[0], row[3], row[4])

@@ -124,11 +124,85 @@ def verify_chain(
     return VerifyResult(count, last, head.seq, None)
 
 
-def _edited(row: tuple[int, int, str | None, bytes, bytes], r: StoredRecord) -> str | None:
+def verify_window(
+    db: Database,
+    head_path: Path,
+    head_key: bytes,
+    start_pos: int,
+    end_pos: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Problem | None:
+    """Verify the records at positions [start_pos, end_pos) and their link to the
+    record before them; and that the signed head reaches at least the window's end
+    (nothing after it was cut off). None: the window is intact."""
+    conn = db.read()
+    prev: bytes | None = None
+    expected = start_pos
+    if start_pos > 1:
+        row = conn.execute(
+            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos = ?", (start_pos - 1,)
+        ).fetchone()
+        if row is None:
+            return Problem("deleted", start_pos - 1, f"record {start_pos - 1} is missing")
+        try:
+            before = from_row(row)
+        except MalformedRecord:
+            return Problem("edited", start_pos - 1, f"record {start_pos - 1} was edited")
+        if record_hash(before.body) != before.hash:
+            return Problem("edited", start_pos - 1, f"record {start_pos - 1} was edited")
+        prev = before.hash
+    else:
+        prev = GENESIS_HASH
+    total, count, after = max(0, end_pos - start_pos), 0, start_pos - 1
+    while after + 1 < end_pos:
+        rows = conn.execute(
+            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos > ? AND pos < ? ORDER BY pos"
+            " LIMIT ?",
+            (after, end_pos, _CHUNK),
+        ).fetchall()
+        if not rows:
+            break
+        for row in rows:
+            count += 1
+            try:
+                r = from_row(row)
+            except MalformedRecord:
+                return Problem("edited", expected, f"the record at position {row[0]} was edited")
+            edited = _edited(row, r)
+            if edited is not None:
+                return Problem("edited", r.seq, edited)
+            if r.seq != expected:
+                return Problem(*_sequence_problem(db, r.seq, r.pos, expected))
+            if r.prev_hash != prev:
+                return Problem(
+                    "relinked", r.seq, f"record {r.seq} does not link to record {r.seq - 1}"
+                )
+            prev, expected = r.hash, r.seq + 1
+        after = int(rows[-1][0])
+        if progress is not None:
+            progress(count, total)
+    if expected < end_pos:
+        return Problem("deleted", expected, f"records {expected}..{end_pos - 1} are missing")
+    try:
+        head = read_head(head_path, head_key)
+    except HeadError as exc:
+        if end_pos <= 1 and is_blank(head_path):
+            return None
+        return Problem("head", end_pos - 1, str(exc))
+    if head.seq < end_pos - 1:
+        return Problem(
+            "head", head.seq, f"the signed head names record {head.seq}, before the window's end"
+        )
+    return None
+
+
+def _edited(row: tuple[int, int, bytes | None, bytes, bytes], r: StoredRecord) -> str | None:
     """Why the (well-formed) row is not what was appended, or None."""
     if record_hash(r.body) != r.hash:
         return f"record {r.seq} was edited"
-    if row[1] != r.at_us or row[2] != others_owner(r.owner_account, r.actor_account, r.action):
+    stored_owner = None if row[2] is None else bytes(row[2]).decode("utf-8", "replace")
+    expected_owner = others_owner(r.owner_account, r.actor_account, r.action)
+    if row[1] != r.at_us or stored_owner != expected_owner:
         return f"record {r.seq} was edited (its lookup columns differ from its body)"
     return None
 

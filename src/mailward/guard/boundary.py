@@ -80,6 +80,7 @@ class Guard:
         *,
         refuse: bool = True,
         granted: Callable[[str, str], bool] = lambda reader, owner: False,
+        opened: Callable[[int, int], None] = lambda trip, since_us: None,
     ) -> None:
         apply_migrations(db, load_migrations("guard", "mailward.guard.migrations"))
         self.db = db
@@ -87,6 +88,7 @@ class Guard:
         self.switches = switches
         self.refuse = refuse
         self.granted = granted
+        self.opened = opened
 
     def foreign(self, principal: Principal | None, stamp: Stamp) -> set[str]:
         """The owners in `stamp` whose data `principal` may not receive."""
@@ -135,6 +137,7 @@ class Guard:
                     )
                 )  # fmt: skip
         flags = attribute(me, stamp, foreign)
+        since_us = self._exposed_since(flags)
         with self.db.write() as conn:
             self.audit.append_many(records)
             trip = self._event(
@@ -142,9 +145,22 @@ class Guard:
                 "response refused" if self.refuse else "guard off: response sent",
                 refused=self.refuse,
             )  # fmt: skip
+        self.opened(trip, since_us)
         if self.refuse:
             self._contain(trip, protocol, me, session, remote, foreign, flags, start)
         return Verdict(not self.refuse, trip)
+
+    def _exposed_since(self, flags: list[str]) -> int:
+        """Where an incident's window starts: when the blamed flags last went up
+        (the faulty variant's rollout), else an hour before now."""
+        rises = [
+            float(h["at"])
+            for name in flags
+            for h in self.switches.flag(name).history
+            if float(h["to"]) > float(h["from"])
+        ]
+        at = max(rises) if rises else time.time() - 3600
+        return int(at * 1_000_000)
 
     def _contain(
         self,

@@ -1,0 +1,87 @@
+"""The incidents table: windows under investigation, by id."""
+
+import time
+from dataclasses import dataclass
+
+from mailward.core.errors import NotFound
+from mailward.db import Database, apply_migrations, load_migrations
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    opened_us: int
+    since_us: int
+    until_us: int | None
+    source: str
+    trip: int | None
+
+    def window(self, now_us: int | None = None) -> tuple[int, int]:
+        until = self.until_us if self.until_us is not None else (now_us or _now_us())
+        return self.since_us, until
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class Incidents:
+    def __init__(self, db: Database) -> None:
+        apply_migrations(db, load_migrations("incident", "mailward.incident.migrations"))
+        self.db = db
+
+    def open(
+        self, since_us: int, until_us: int | None, source: str = "window", trip: int | None = None
+    ) -> Incident:
+        """The incident for this window (reused if one has the same window)."""
+        with self.db.write() as c:
+            row = c.execute(
+                "SELECT id FROM incidents WHERE source = ? AND since_us = ? AND until_us IS ?",
+                (source, since_us, until_us),
+            ).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO incidents (opened_us, since_us, until_us, source, trip)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (_now_us(), since_us, until_us, source, trip),
+                )
+        return self.by_window(source, since_us, until_us)
+
+    def opened_by_guard(self, trip: int, since_us: int) -> None:
+        """A guard trip: the incident of its window (trips of one faulty rollout
+        share the window's start, so they share the incident)."""
+        self.open(since_us, None, "guard", trip)
+
+    def by_window(self, source: str, since_us: int, until_us: int | None) -> Incident:
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT id, opened_us, since_us, until_us, source, trip FROM incidents"
+                " WHERE source = ? AND since_us = ? AND until_us IS ?",
+                (source, since_us, until_us),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound("no such incident")
+        return Incident(*row)
+
+    def get(self, incident_id: int) -> Incident:
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT id, opened_us, since_us, until_us, source, trip FROM incidents"
+                " WHERE id = ?",
+                (incident_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no incident {incident_id}")
+        return Incident(*row)
+
+    def all(self) -> list[Incident]:
+        rows = self.db.read().execute(
+            "SELECT id, opened_us, since_us, until_us, source, trip FROM incidents ORDER BY id"
+        )
+        return [Incident(*r) for r in rows]

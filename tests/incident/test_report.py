@@ -1,0 +1,162 @@
+"""The exposure report against a scenario whose truth is known item by item.
+
+Alice has four messages. Bob reads her INBOX through a grant (every list entry;
+one body), and an attachment of hers reaches him through the boundary with the
+guard off; Carol asks for one of Alice's messages by id (refused) and a faulty
+change path moves one and deletes another (a change by another account can only
+come from a fault: the test writes the records such a path writes). Alice's own
+reading and the deliveries are not exposures.
+"""
+
+import csv
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from mailward.audit import AuditRecord
+from mailward.cli import main
+from mailward.core.errors import NotFound
+from mailward.core.principal import Protocol
+from mailward.guard import Guard, Stamp
+from mailward.incident import as_json, write_csv, write_html
+from support import World, build_world
+
+
+def _scenario(tmp_path: Path) -> tuple[World, dict[str, str], int]:
+    w = build_world(tmp_path / "data")
+    since = time.time_ns() // 1000
+    m = {
+        "m1": w.deliver("alice", "Bank statement", "IBAN and balance"),
+        "m2": w.deliver("alice", "Lunch"),
+        "m3": w.deliver("alice", "Contract", "see attached", attachments=(("c.pdf", b"%PDF"),)),
+        "m4": w.deliver("alice", "Passport scan"),
+    }
+    alice, bob, carol = w.users["alice"], w.users["bob"], w.users["carol"]
+    w.door("alice").get_message(m["m2"])  # alice reads m2 herself: read, not an exposure
+    grant = w.rt.delegation(alice).grant("INBOX", "bob@example.test")
+    w.rt.delegation(bob).list_messages(grant.id)  # four list entries
+    w.rt.delegation(bob).get_message(grant.id, m["m1"])  # headers and body of m1
+    no_guard = Guard(w.rt.db, w.rt.services.audit, w.rt.switches, refuse=False)
+    stamp = Stamp({(alice.account_id, "attachment:1", m["m3"])})
+    assert no_guard.check(bob, stamp, Protocol.WEB, "10.0.0.2").send  # m3's attachment left
+    with pytest.raises(NotFound):
+        w.door("carol").get_message(m["m4"])  # refused, recorded under alice
+    for item, action, mailbox in ((m["m4"], "move", "INBOX"), (m["m2"], "delete", "INBOX")):
+        w.rt.services.audit.append(
+            AuditRecord(carol.account_id, carol.session_id, "web", "10.0.0.3",
+                        alice.account_id, mailbox, (item,), (False,), "-", action, "allowed")
+        )  # fmt: skip
+    return w, m, since
+
+
+def test_report_names_every_item_part_actor_and_unread_state(tmp_path: Path) -> None:
+    w, m, since = _scenario(tmp_path)
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    assert report.chain_verified and report.incident is not None
+    assert set(report.accounts) == {w.users["alice"].account_id}  # bob, carol: untouched
+    a = report.accounts[w.users["alice"].account_id]
+    bob = w.users["bob"].account_id
+    got = {
+        (e.message_id, e.actor_id): (e.parts, e.unread_at_exposure) for e in a.exposures.values()
+    }
+    assert got == {
+        (m["m1"], bob): ({"list-entry", "headers", "body"}, True),
+        (m["m2"], bob): ({"list-entry"}, False),  # alice had read it before
+        (m["m3"], bob): ({"list-entry", "attachment:1"}, True),
+        (m["m4"], bob): ({"list-entry"}, True),
+    }
+    assert {(c.message_id, c.action, c.actor) for c in a.changes} == {
+        (m["m4"], "move", "carol@example.test"),
+        (m["m2"], "delete", "carol@example.test"),
+    }
+    assert all(c.restorable for c in a.changes)
+    assert [(r.owner, r.actor, r.items) for r in report.refused] == [
+        ("alice@example.test", "carol@example.test", (m["m4"],))
+    ]
+    assert a.category == "attachments"
+    totals = report.totals()
+    assert (totals["affected accounts"], totals["exposed items"], totals["attachments"]) == (
+        1,
+        4,
+        1,
+    )
+    assert (totals["changed"], totals["deleted"], totals["refused attempts"]) == (1, 1, 1)
+    assert report.by_actor()["bob@example.test"] == {"accounts": 1, "items": 4}
+    (minute,) = report.timeline()
+    assert minute[1] == 4 and minute[2] == 1
+    w.rt.close()
+
+
+def test_json_csv_and_html(tmp_path: Path) -> None:
+    w, m, since = _scenario(tmp_path)
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    doc = json.loads(json.dumps(as_json(report)))
+    assert doc["incident"] == report.incident and doc["chain_verified"] is True
+    assert set(doc["window"]) == {"since", "until"}
+    (acct,) = doc["accounts"]
+    assert acct["account"] == "alice@example.test"
+    for e in acct["exposures"]:
+        assert {"message_id", "mailbox", "parts", "actor", "protocol", "at",
+                "unread_at_exposure"} <= set(e)  # fmt: skip
+        assert e["actor"] == "bob@example.test"
+    assert {c["action"] for c in acct["changes"]} == {"move", "delete"}
+    assert all({"message_id", "action", "actor", "at", "restorable"} <= set(c)
+               for c in acct["changes"])  # fmt: skip
+    assert doc["refused"][0]["actor"] == "carol@example.test"
+    rows = write_csv(report, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert rows == len(table) == 3 + 1 + 2 + 1  # one row per item and part
+    assert {(r["message_id"], r["part"]) for r in table if r["message_id"] == m["m3"]} == {
+        (m["m3"], "list-entry"),
+        (m["m3"], "attachment:1"),
+    }
+    write_html(report, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "Audit chain verified" in page and "<svg" in page and "alice@example.test" in page
+    assert "<script" not in page and "http://" not in page.replace('xmlns="http://', "")
+    w.rt.close()
+
+
+def test_a_broken_chain_is_reported_loudly(tmp_path: Path) -> None:
+    w, _m, _since = _scenario(tmp_path)
+    data = str(w.rt.settings.data)
+    w.rt.close()
+    conn = sqlite3.connect(Path(data) / "mailward.db")
+    conn.execute("DROP TRIGGER audit_no_update")
+    last = conn.execute("SELECT max(pos) FROM audit_log").fetchone()[0]
+    conn.execute("UPDATE audit_log SET body = body || x'00' WHERE pos = ?", (last - 1,))
+    conn.commit()
+    conn.close()
+    out = tmp_path / "out"
+    code = main(["--data", data, "incident", "report", "--since", "2000-01-01T00:00Z",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 2
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["chain_verified"] is False and doc["chain_problem"]
+    assert "AUDIT CHAIN BROKEN" in (out / "report.html").read_text()
+
+
+def test_cli_writes_the_three_files_and_reuses_the_incident(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, _m, _since = _scenario(tmp_path)
+    data = str(w.rt.settings.data)
+    w.rt.close()
+    args = ["--data", data, "incident", "report", "--since", "2000-01-01T00:00Z",
+            "--until", "2100-01-01T00:00Z", "--out", str(tmp_path / "a")]  # fmt: skip
+    assert main(args) == 0
+    first = json.loads((tmp_path / "a" / "report.json").read_text())["incident"]
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {
+        "report.json",
+        "report.csv",
+        "report.html",
+    }
+    assert main([*args[:-1], str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["incident"] == first
+    assert main(["--data", data, "incident", "report", "--incident", str(first), "--format",
+                 "json", "--out", str(tmp_path / "c")]) == 0  # fmt: skip
+    assert "1 affected accounts" in capsys.readouterr().out
