@@ -56,7 +56,7 @@ class DrillResult:
     flag: str = ""
     flag_final_percent: float = 0.0
     killswitch: list[str] = field(default_factory=list)
-    report_precision: float | None = None  # the incident report (issue 6) is not built yet
+    report_precision: float | None = None
     report_recall: float | None = None
 
     def as_json(self) -> str:
@@ -78,20 +78,26 @@ def _message(k: int, n: int, run: str) -> bytes:
     return m.as_bytes()
 
 
-def seed(data: Path, users: int, messages: int, run: str, fault: str | None) -> None:
+def seed(
+    data: Path, users: int, messages: int, run: str, fault: str | None
+) -> dict[str, tuple[int, int]]:
+    """The marked accounts; returns message id -> (account k, message n)."""
     rt = Runtime.open(Settings(data=data, fast_hashing=True))
+    ids: dict[str, tuple[int, int]] = {}
     try:
         rt.directory.add_domain(DOMAIN)
         system = rt.system()
         for k in range(users):
-            rt.directory.add_user(f"u{k}@{DOMAIN}", PASSWORD)
+            address = f"u{k}@{DOMAIN}"
+            rt.directory.add_user(address, PASSWORD)
             for n in range(messages):
-                system.deliver([f"u{k}@{DOMAIN}"], _message(k, n, run))
+                ids[system.deliver([address], _message(k, n, run))[address]] = (k, n)
         if fault is not None:
             flag = FAULT_FLAGS[fault]
             rt.switches.set_flag(flag, 0.0, "drill", "the faulty variant starts switched off")
     finally:
         rt.close()
+    return ids
 
 
 class Client:
@@ -104,7 +110,7 @@ class Client:
         self.agent = f"drill-client MARK-u{k}-ua-{run}"
         self.ids: list[str] = []
         self.requests = 0
-        self.leaked: set[tuple[int, str]] = set()
+        self.leaked: set[tuple[int, int, int | str]] = set()
         self.leaked_bytes = 0
 
     def _send(self, method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
@@ -129,8 +135,14 @@ class Client:
         return resp.status, data
 
     def _check(self, data: bytes) -> None:
-        """Independently of the guard: did another account's marker arrive?"""
-        foreign = {(int(u), n) for u, n, run in _MARK.findall(data) if int(u) != self.k}
+        """Independently of the guard: did another account's marker arrive? Kept as
+        (receiver, owner, item): item is the message number (its subject or its
+        body's marker) or "ua" (the owner's device name: login data)."""
+        foreign = {
+            (self.k, int(u), _item(n.decode()))
+            for u, n, _run in _MARK.findall(data)
+            if int(u) != self.k
+        }
         if foreign:
             self.leaked |= foreign
             self.leaked_bytes += len(data)
@@ -154,6 +166,12 @@ class Client:
             self.ids = [i.decode() for i in _LINK.findall(page)]
         if self.ids:
             self._send("GET", f"/mail/INBOX/{secrets.choice(self.ids)}")
+
+
+def _item(marker: str) -> int | str:
+    if marker == "ua":
+        return "ua"
+    return int(marker.removeprefix("b"))
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -191,7 +209,7 @@ def run_drill(
     result = DrillResult(fault, guard, flag=FAULT_FLAGS[fault])
     try:
         step(f"seeding {users} accounts with {messages} marked messages each")
-        seed(data, users, messages, run, fault)
+        ids = seed(data, users, messages, run, fault)
         port = free_port()
         cmd = [
             sys.executable, "-m", "mailward", "--data", str(data), "serve",
@@ -211,6 +229,7 @@ def run_drill(
                 c.browse()
             step(f"rolling out the faulty variant ({result.flag} to 100 %), browsing {seconds:g} s")
             rt_switches = Runtime.open(Settings(data=data, fast_hashing=True))
+            rolled_out_us = time.time_ns() // 1000
             try:
                 rt_switches.switches.set_flag(result.flag, 100.0, "drill", "faulty variant out")
             finally:
@@ -239,12 +258,46 @@ def run_drill(
                 proc.wait()
         step("reading what happened")
         result.requests = sum(c.requests for c in clients)
-        result.leaked_items = len(set().union(*(c.leaked for c in clients)))
+        truth: set[tuple[int, int, int | str]] = set().union(*(c.leaked for c in clients))
+        result.leaked_items = len(truth)
         result.leaked_bytes = sum(c.leaked_bytes for c in clients)
         _outcome(data, result)
+        step("the exposure report against what the clients saw")
+        _precision_recall(data, result, truth, ids, rolled_out_us)
         return result
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _precision_recall(
+    data: Path,
+    result: DrillResult,
+    truth: set[tuple[int, int, int | str]],
+    ids: dict[str, tuple[int, int]],
+    since_us: int,
+) -> None:
+    """Compare the incident report over the drill's window with what reached the
+    clients, item by item: (receiver, owner, message) or (…, "ua") for login data."""
+    rt = Runtime.open(Settings(data=data, fast_hashing=True))
+    try:
+        report = rt.incident_report(since_us, time.time_ns() // 1000 + 1)
+    finally:
+        rt.close()
+    number = {f"u{k}@{DOMAIN}": k for k in range(10_000)}
+    reported: set[tuple[int, int, int | str]] = set()
+    for account in report.accounts.values():
+        owner = number.get(account.address)
+        for e in account.exposures.values():
+            receiver = number.get(e.actor)
+            if owner is None or receiver is None:
+                continue
+            if e.message_id in ids:
+                reported.add((receiver, owner, ids[e.message_id][1]))
+            elif not e.message_id and "logins" in e.parts:
+                reported.add((receiver, owner, "ua"))
+    hits = len(truth & reported)
+    result.report_precision = round(hits / len(reported), 3) if reported else 1.0
+    result.report_recall = round(hits / len(truth), 3) if truth else 1.0
 
 
 def _outcome(data: Path, result: DrillResult) -> None:

@@ -14,7 +14,7 @@ from mailward.access import Delegation, MailAccess, Relaying, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
-from mailward.core.ids import AccountId, MessageId
+from mailward.core.ids import AccountId, MessageId, SessionId
 from mailward.core.principal import Principal, Protocol
 from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_key, server_context
 from mailward.db import Database
@@ -80,10 +80,15 @@ class Runtime:
         faults = frozenset(settings.inject_fault)
         crossings = CrossingLog(settings.data / "drill" / "crossings.jsonl")
 
-        def mismatch(owner: str, flag: str, protocol: Protocol, remote: str) -> bool:
+        def mismatch(owner: str, receiver: str, flag: str, protocol: Protocol, remote: str) -> bool:
             """A session row that is not the token's: a trip; go on only without guard."""
             stamp = Stamp({(owner, "session", "")}, {flag} if faults else set())
-            return guard.check(None, stamp, protocol, remote).send
+            to = (
+                Principal(AccountId(receiver), "", SessionId(""), protocol, remote)
+                if receiver
+                else None
+            )
+            return guard.check(to, stamp, protocol, remote).send
 
         return cls(
             settings,

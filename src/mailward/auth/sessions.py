@@ -49,15 +49,18 @@ class Sessions:
     """Attributes:
     key: the "session-token" service key.
     mismatch: asked when the store returned a row that is not the token's
-        (owner of that row, flag of the code path, protocol, remote); True lets
-        the request go on as that row (only the guard's --no-guard drills say so).
+        (owner of that row, the token's real account if found, flag of the code
+        path, protocol, remote); True lets the request go on as that row (only the
+        guard's --no-guard drills say so), marked with its real receiver.
     faults, feature, crossing: the `session-mixup` drill fault, live for accounts
         inside the "session-cache" flag's rollout; its crossings noted.
     """
 
     store: MailStore
     key: bytes
-    mismatch: Callable[[str, str, Protocol, str], bool] = lambda owner, flag, proto, remote: False
+    mismatch: Callable[[str, str, str, Protocol, str], bool] = (
+        lambda owner, receiver, flag, protocol, remote: False
+    )
     faults: frozenset[str] = frozenset()
     feature: Callable[[str, str], bool] = lambda name, account: False
     crossing: Callable[[str, str, str, str], None] = lambda fault, to, owner, what: None
@@ -92,10 +95,12 @@ class Sessions:
         row = self._lookup(digest, remote)
         if row is None:
             raise AuthError(EXPIRED)
-        if not hmac.compare_digest(row.token_hash, digest) and not self.mismatch(
-            row.account_id, SESSION_CACHE, protocol, remote
-        ):
-            raise IntegrityError("session store returned a row that is not the token's")
+        receiver: AccountId | None = None
+        if not hmac.compare_digest(row.token_hash, digest):
+            real = self.store.session_by_token_hash(digest)  # asked again, for the record
+            receiver = real.account_id if real is not None and real.token_hash == digest else None
+            if not self.mismatch(row.account_id, receiver or "", SESSION_CACHE, protocol, remote):
+                raise IntegrityError("session store returned a row that is not the token's")
         now = _now_us()
         if row.revoked_us is not None or now - row.last_seen_us > IDLE_TIMEOUT_S * 1_000_000:
             raise AuthError(EXPIRED)
@@ -104,7 +109,9 @@ class Sessions:
             raise AuthError(EXPIRED)
         if now - row.last_seen_us > TOUCH_EVERY_S * 1_000_000:
             self.store.touch_session(row.account_id, row.id, now)
-        return Principal(row.account_id, account.address, row.id, protocol, remote)
+        if receiver == row.account_id:
+            receiver = None
+        return Principal(row.account_id, account.address, row.id, protocol, remote, receiver)
 
     def _lookup(self, digest: bytes, remote: str) -> SessionRow | None:
         if "session-mixup" not in self.faults:

@@ -33,6 +33,10 @@ class Principal:
         session_id: the session the request belongs to.
         protocol: the front-end the request came through.
         remote: the client's address ("" when local).
+        receiver: the account really at the other end when it is not
+            `account_id` — only ever set when a session record that is not the
+            token's was let through (`serve --no-guard` drills), so the boundary
+            checks and records what leaves against the real receiver.
     """
 
     account_id: AccountId
@@ -40,6 +44,7 @@ class Principal:
     session_id: SessionId
     protocol: Protocol
     remote: str = ""
+    receiver: AccountId | None = None
 
     @property
     def is_system(self) -> bool:
