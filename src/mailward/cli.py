@@ -490,6 +490,20 @@ def cmd_incident_report(args: argparse.Namespace) -> int:
         rt.close()
 
 
+def cmd_incident_notify(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        with err.status("notifying affected accounts"):
+            sent, before, summary = rt.incident_notify(
+                args.incident, Path(args.out or f"incident-{args.incident}")
+            )
+        out.print(f"incident {args.incident}: {sent} notices sent now, {before} sent before")
+        out.print(f"regulator summary: {summary}")
+        return 0
+    finally:
+        rt.close()
+
+
 def cmd_incident_list(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     try:
@@ -624,6 +638,10 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--out", default="incident-report", help="directory for the files")
     ir.set_defaults(func=cmd_incident_report)
     inc.add_parser("list", parents=[common]).set_defaults(func=cmd_incident_list)
+    nt = inc.add_parser("notify", parents=[common], help="tell each affected account, once")
+    nt.add_argument("--incident", type=int, required=True)
+    nt.add_argument("--out", help="where the regulator summary goes (default incident-ID)")
+    nt.set_defaults(func=cmd_incident_notify)
 
     fl = sub.add_parser("flags", help="feature flags and their rollout")
     fls = fl.add_subparsers(dest="sub", required=True)

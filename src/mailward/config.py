@@ -40,6 +40,10 @@ class Settings:
             drills: `serve --no-guard`; what leaves is still recorded).
         inject_fault: drill fault classes to make live (core/faults.py).
         admins: addresses allowed on the containment page (/admin), comma-separated.
+        public_url: how users reach the web mail (links in notices); default
+            http://<web listener>.
+        notices_name_actors: incident notices name the other account (policy;
+            default: "another user").
     """
 
     data: Path = Path("mailward-data")
@@ -60,6 +64,8 @@ class Settings:
     guard: bool = True
     inject_fault: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
+    public_url: str = ""
+    notices_name_actors: bool = False
 
     @property
     def master_key_path(self) -> Path:
@@ -124,6 +130,8 @@ _READERS: dict[str, Any] = {
     "queue_lifetime_s": float,
     "guard": _bool,
     "inject_fault": _faults,
+    "public_url": str,
+    "notices_name_actors": _bool,
     "admins": lambda v: tuple(a.strip().lower() for a in str(v).split(",") if a.strip()),
 }
 

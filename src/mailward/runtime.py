@@ -8,6 +8,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mailward.access import Delegation, MailAccess, Relaying, Services
@@ -21,6 +22,7 @@ from mailward.db import Database
 from mailward.guard import Guard, Stamp, Switches
 from mailward.guard.crossings import CrossingLog
 from mailward.incident import Incident, Incidents, Report, build_report
+from mailward.incident.notify import Restored, notice_message, notice_text, regulator_summary
 from mailward.outbound.relay import Relay, RelayPolicy
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
@@ -210,6 +212,48 @@ class Runtime:
         )  # fmt: skip
         report.incident = incident.id
         return report
+
+    def incident_notify(self, incident_id: int, out_dir: Path) -> tuple[int, int, Path]:
+        """Notify every affected account of the incident once (a notice in its INBOX)
+        and write the regulator's summary; returns (sent now, sent before, summary)."""
+        incident = self.incidents.get(incident_id)
+        since, until = incident.window()
+        report = self.incident_report(since, until, incident)
+        s = self.settings
+        base = (s.public_url or f"http://{s.web}").rstrip("/")
+        already = self.incidents.notified(incident.id)
+        refused: dict[str, int] = {}
+        for r in report.refused:
+            refused[r.owner_id] = refused.get(r.owner_id, 0) + 1
+        sent = 0
+        system = self.system(Protocol.CLI)
+        for account in sorted(report.accounts.values(), key=lambda a: a.address):
+            if account.account_id in already:
+                continue
+            restored = [
+                Restored(*r) for r in self.incidents.restores(incident.id, account.account_id)
+            ]
+            text = notice_text(
+                report, account, base_url=base, name_actors=s.notices_name_actors,
+                restored=restored, refused=refused.get(account.account_id, 0),
+            )  # fmt: skip
+            raw = notice_message(
+                f"security@{s.server_name}", account.address, incident.id, text, s.server_name
+            )
+            with self.db.write():  # the notice and its mark: both or neither
+                self.incidents.mark_notified(incident.id, account.account_id)
+                system.deliver([account.address], raw)
+            sent += 1
+        measures = [
+            f"{datetime.fromtimestamp(e.at_us / 1e6, UTC):%Y-%m-%d %H:%M:%S} UTC: {e.detail}"
+            for e in reversed(self.guard.events(10_000))
+            if e.kind in ("rollback", "killswitch") and since <= e.at_us < until
+        ]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary = out_dir / "regulator-summary.md"
+        notified = len(self.incidents.notified(incident.id))
+        summary.write_text(regulator_summary(report, measures, notified), encoding="utf-8")
+        return sent, len(already), summary
 
     def purge_expired(self, now_s: float | None = None) -> int:
         """Drop tombstones (and their blobs) past the retention window."""

@@ -80,6 +80,29 @@ class Incidents:
             raise NotFound(f"no incident {incident_id}")
         return Incident(*row)
 
+    def notified(self, incident_id: int) -> set[str]:
+        rows = self.db.read().execute(
+            "SELECT account FROM incident_notices WHERE incident = ?", (incident_id,)
+        )
+        return {r[0] for r in rows}
+
+    def mark_notified(self, incident_id: int, account: str) -> None:
+        """Inside the unit that delivers the notice: both happen, or neither."""
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO incident_notices (incident, account, sent_us) VALUES (?, ?, ?)",
+                (incident_id, account, _now_us()),
+            )
+
+    def restores(self, incident_id: int, account: str) -> list[tuple[str, str, str]]:
+        """(item, action, outcome) of each change of `account` restore handled."""
+        rows = self.db.read().execute(
+            "SELECT item, action, outcome FROM incident_restores WHERE incident = ?"
+            " AND account = ? ORDER BY at_us",
+            (incident_id, account),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def all(self) -> list[Incident]:
         rows = self.db.read().execute(
             "SELECT id, opened_us, since_us, until_us, source, trip FROM incidents ORDER BY id"
