@@ -504,6 +504,26 @@ def cmd_incident_notify(args: argparse.Namespace) -> int:
         rt.close()
 
 
+def cmd_incident_restore(args: argparse.Namespace) -> int:
+    rt = _runtime(args)
+    try:
+        bar, update = _progress("putting back what others changed")
+        with bar:
+            results = rt.incident_restore(args.incident, update)
+        table = Table(title=f"incident {args.incident}: restore")
+        for col in ("account", "message", "change undone", "outcome"):
+            table.add_column(col)
+        for account, item, action, outcome in results:
+            table.add_row(account, item, action, outcome)
+        out.print(table if results else "nothing (left) to restore")
+        failed = [r for r in results if r[3] != "restored"]
+        if failed:
+            out.print(f"{len(failed)} change(s) could not be put back: see the outcome column")
+        return 0
+    finally:
+        rt.close()
+
+
 def cmd_incident_list(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     try:
@@ -642,6 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
     nt.add_argument("--incident", type=int, required=True)
     nt.add_argument("--out", help="where the regulator summary goes (default incident-ID)")
     nt.set_defaults(func=cmd_incident_notify)
+    rs = inc.add_parser("restore", parents=[common], help="put back what others changed, once")
+    rs.add_argument("--incident", type=int, required=True)
+    rs.set_defaults(func=cmd_incident_restore)
 
     fl = sub.add_parser("flags", help="feature flags and their rollout")
     fls = fl.add_subparsers(dest="sub", required=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mailward.access import Delegation, MailAccess, Relaying, Services
+from mailward.access import Delegation, MailAccess, Relaying, Restoring, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
@@ -254,6 +254,36 @@ class Runtime:
         notified = len(self.incidents.notified(incident.id))
         summary.write_text(regulator_summary(report, measures, notified), encoding="utf-8")
         return sent, len(already), summary
+
+    def incident_restore(
+        self, incident_id: int, progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> list[tuple[str, str, str, str]]:
+        """Undo every change someone other than the owner made in the incident's
+        window (latest first), once; returns (account, item, change, outcome) for
+        each change handled now."""
+        incident = self.incidents.get(incident_id)
+        since, until = incident.window()
+        report = self.incident_report(since, until, incident)
+        done = self.incidents.restored_keys(incident.id)
+        restoring = Restoring(Principal.system(Protocol.CLI), self.services)
+        todo = sorted(
+            ((a, c) for a in report.accounts.values() for c in a.changes),
+            key=lambda ac: -ac[1].at_us,
+        )
+        out = []
+        for n, (a, c) in enumerate(todo, 1):
+            key = (a.account_id, c.message_id, c.action, c.at_us)
+            if key in done:
+                continue
+            with self.db.write():  # the undo and its mark: both or neither
+                outcome = restoring.undo(
+                    AccountId(a.account_id), MessageId(c.message_id), c.action, c.mailbox,
+                    c.detail, incident.id,
+                )  # fmt: skip
+                self.incidents.mark_restore(incident.id, *key, outcome)
+            out.append((a.address, c.message_id, c.action, outcome))
+            progress(n, len(todo))
+        return out
 
     def purge_expired(self, now_s: float | None = None) -> int:
         """Drop tombstones (and their blobs) past the retention window."""

@@ -24,12 +24,14 @@ from mailward.access.delegation import Delegation, GrantInfo
 from mailward.access.evidence import AccessEntry
 from mailward.access.mail import MailAccess
 from mailward.access.relaying import Relaying, Unopenable
+from mailward.access.restoring import RESTORED, Restoring
 from mailward.access.searching import SearchQuery
 from mailward.access.services import DEFAULT_RETENTION_S, Services
 from mailward.access.submitting import Submitted
 
 __all__ = [
     "DEFAULT_RETENTION_S",
+    "RESTORED",
     "AccessEntry",
     "Delegation",
     "GrantInfo",
@@ -38,6 +40,7 @@ __all__ = [
     "QueuedRecipient",
     "RecipientStatus",
     "Relaying",
+    "Restoring",
     "SearchQuery",
     "Services",
     "Submitted",

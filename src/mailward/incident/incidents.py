@@ -103,6 +103,23 @@ class Incidents:
         )
         return [(r[0], r[1], r[2]) for r in rows]
 
+    def restored_keys(self, incident_id: int) -> set[tuple[str, str, str, int]]:
+        rows = self.db.read().execute(
+            "SELECT account, item, action, at_us FROM incident_restores WHERE incident = ?",
+            (incident_id,),
+        )
+        return {(r[0], r[1], r[2], r[3]) for r in rows}
+
+    def mark_restore(
+        self, incident_id: int, account: str, item: str, action: str, at_us: int, outcome: str
+    ) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO incident_restores (incident, account, item, action, at_us, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (incident_id, account, item, action, at_us, outcome),
+            )
+
     def all(self) -> list[Incident]:
         rows = self.db.read().execute(
             "SELECT id, opened_us, since_us, until_us, source, trip FROM incidents ORDER BY id"

@@ -213,6 +213,8 @@ def build_report(
             progress("reading the window", r.pos - start, end - start)
         if r.action in SERVICE_WORK or r.actor_account == r.owner_account:
             continue
+        if r.action == "restore" and r.actor_account == "system":
+            continue  # an incident restore putting things back: not a change to report
         if r.outcome != "allowed":
             refusal = Refusal(
                 r.owner_account, name(r.owner_account), r.actor_account, name(r.actor_account),

@@ -1,0 +1,83 @@
+"""The system's door for undoing what someone other than an owner did to the
+owner's mail (`mailward incident restore`).
+
+It opens no mail: it puts flags, folders and expunged items back as the owner's
+data says they were, on the owner's behalf, and records every undo (actor the
+system, action `restore`, the incident named in the detail).
+"""
+
+from mailward.access._recording import record
+from mailward.access.services import Services
+from mailward.core.access_event import Action, Part
+from mailward.core.errors import PermissionDenied
+from mailward.core.flags import Flags
+from mailward.core.ids import AccountId, MessageId
+from mailward.core.principal import Principal
+
+RESTORED = "restored"
+
+
+class Restoring:
+    def __init__(self, principal: Principal, services: Services) -> None:
+        if not principal.is_system:
+            raise PermissionDenied("only the system restores for an incident")
+        self.principal = principal
+        self._s = services
+
+    def undo(
+        self,
+        owner: AccountId,
+        item: MessageId,
+        action: str,
+        mailbox: str,
+        detail: str,
+        incident: int,
+    ) -> str:
+        """Undo one change (`action` on `item`, recorded in `mailbox` with `detail`);
+        returns "restored" or why it could not be."""
+        store = self._s.store
+        note = f"incident {incident}: undo {action}"
+        if action == "expunge":
+            tomb = store.tombstone(owner, item)
+            if tomb is None or tomb.account_id != owner:
+                return "its tombstone is gone (past retention)"
+            target = store.mailbox_by_name(owner, mailbox) or store.mailbox_by_name(owner, "INBOX")
+            if target is None:
+                return "no mailbox to restore it into"
+            with store.transaction():
+                store.restore_tombstone(owner, item, target.id)
+                self._record(owner, target.name, item, Flags.parse(tomb.flags), note)
+            return RESTORED
+        row = store.message(owner, item)
+        if row is None or row.account_id != owner:
+            return "the message no longer exists"
+        if action == "flag":
+            add = Flags.of(*(f[1:] for f in detail.split() if f.startswith("+")))
+            remove = Flags.of(*(f[1:] for f in detail.split() if f.startswith("-")))
+            flags = Flags.parse(row.flags).minus(add).union(remove)  # the inverse
+            with store.transaction():
+                store.set_flags(owner, item, flags.text())
+                self._record(owner, mailbox, item, flags, note)
+            return RESTORED
+        if action in ("move", "delete"):
+            moved_to = detail.removeprefix("to ").strip()
+            now = store.mailbox(owner, row.mailbox_id)
+            if now is None or now.name != moved_to:
+                return f"it has been moved since (now in {now.name if now else 'no folder'})"
+            back = store.mailbox_by_name(owner, mailbox)
+            if back is None:
+                return f"its folder {mailbox} no longer exists"
+            with store.transaction():
+                store.move_message(owner, item, back.id, None)
+                self._record(owner, back.name, item, Flags.parse(row.flags), note)
+            return RESTORED
+        return "nothing was lost (a copy or an addition)"
+
+    def _record(
+        self, owner: AccountId, mailbox: str, item: MessageId, flags: Flags, note: str
+    ) -> None:
+        change = record(
+            self.principal, owner, mailbox, [item], [not flags.seen], Part.NONE, Action.RESTORE,
+            detail=note,
+        )  # fmt: skip
+        self._s.audit.append(change)
