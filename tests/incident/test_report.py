@@ -129,3 +129,42 @@ def test_cli_writes_the_three_files_and_reuses_the_incident(
     assert main(["--data", data, "incident", "report", "--incident", str(first), "--format",
                  "json", "--out", str(tmp_path / "c")]) == 0  # fmt: skip
     assert "1 affected accounts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tamper", ["none", "body", "others_owner", "delete"])
+def test_parallel_chain_check_agrees_with_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    """Long windows are checked by worker processes: same verdict, same first break."""
+    from mailward.incident import report as report_module
+
+    w, _m, since = _scenario(tmp_path)
+    for i in range(30):
+        w.deliver("bob", f"filler {i}")
+    until = time.time_ns() // 1000 + 1
+    data = Path(w.rt.settings.data)
+    w.rt.close()
+    conn = sqlite3.connect(data / "mailward.db")
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    last = conn.execute("SELECT max(pos) FROM audit_log").fetchone()[0]
+    target = last - 10
+    if tamper == "body":
+        conn.execute("UPDATE audit_log SET body = body || x'00' WHERE pos = ?", (target,))
+    elif tamper == "others_owner":  # hide a record from the report's index
+        conn.execute("UPDATE audit_log SET others_owner = 'x' WHERE pos = ?", (target,))
+    elif tamper == "delete":
+        conn.execute("DELETE FROM audit_log WHERE pos = ?", (target,))
+    conn.commit()
+    conn.close()
+    from support import open_runtime
+
+    rt = open_runtime(data)
+    walked = rt.incident_report(since, until)
+    monkeypatch.setattr(report_module, "PARALLEL_FROM", 1)
+    parallel = rt.incident_report(since, until)
+    assert parallel.chain_verified == walked.chain_verified == (tamper == "none")
+    assert parallel.chain_problem == walked.chain_problem
+    if tamper != "none":
+        assert str(target) in parallel.chain_problem
+    rt.close()

@@ -183,6 +183,11 @@ def verify_window(
             progress(count, total)
     if expected < end_pos:
         return Problem("deleted", expected, f"records {expected}..{end_pos - 1} are missing")
+    return head_covers(head_path, head_key, end_pos)
+
+
+def head_covers(head_path: Path, head_key: bytes, end_pos: int) -> Problem | None:
+    """Does the signed head reach at least record end_pos - 1 (nothing cut off)?"""
     try:
         head = read_head(head_path, head_key)
     except HeadError as exc:
