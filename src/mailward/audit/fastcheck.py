@@ -55,7 +55,7 @@ def check_slice(db_path: str, start: int, end: int) -> int | None:
                 copy = owner if actor != owner and fields[12] != b"deliver" else None
                 if others != copy:
                     return start
-                body.decode("utf-8")  # raises on a non-UTF-8 body: caught below
+                body[:-33].decode("utf-8")  # raises on non-UTF-8 text: caught below
                 prev, expected = digest, expected + 1
             after = rows[-1][0]
         return None if expected == end else start
