@@ -30,10 +30,11 @@ def first_pos_at(db: Database, at_us: int) -> int:
     """The first position whose record is at or after `at_us` (binary search: the
     writer keeps at_us non-decreasing along pos). Past the end: last pos + 1."""
     conn = db.read()
-    lo, hi = conn.execute(
-        "SELECT coalesce(min(pos), 1), coalesce(max(pos), 0) FROM audit_log"
-    ).fetchone()
-    hi += 1
+    # Two single-aggregate queries: SQLite answers each from the b-tree's edge (one
+    # query with both, or wrapped in coalesce, scans the whole log).
+    first = conn.execute("SELECT min(pos) FROM audit_log").fetchone()[0]
+    last = conn.execute("SELECT max(pos) FROM audit_log").fetchone()[0]
+    lo, hi = (1, 1) if first is None else (int(first), int(last) + 1)
     while lo < hi:
         mid = (lo + hi) // 2
         row = conn.execute(

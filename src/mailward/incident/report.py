@@ -19,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from mailward.audit import verify_window
-from mailward.audit.fastcheck import PARALLEL_FROM, check_slice, start_checks
+from mailward.audit.fastcheck import PARALLEL_FROM, Checks, check_slice
 from mailward.audit.query import first_pos_at
 from mailward.audit.verify import head_covers
 from mailward.db import Database
@@ -89,9 +90,9 @@ class Refusal:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One record of someone else reaching the account's mail: every item it named."""
+class Event(NamedTuple):
+    """One record of someone else reaching the account's mail: every item it named
+    (kept as the record's text; split when the items are counted or written)."""
 
     actor_id: str
     actor: str
@@ -100,10 +101,14 @@ class Event:
     remote: str
     at_us: int
     part: str
-    items: tuple[str, ...]
+    items_text: str
     unread: str  # per item, "1" unread before this access
     mailbox: str
     delegated: bool
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return tuple(self.items_text.split()) if self.items_text else ()
 
 
 @dataclass(slots=True)
@@ -261,17 +266,20 @@ def build_report(
     broken: list[int] = []
     if end - start >= PARALLEL_FROM:  # other processes check the chain meanwhile
         progress("verifying the chain (2 processes)", 0, 1)
-        checks = start_checks(db.path, max(1, start - 1), end, CHECK_WORKERS)
+        checks = Checks(db.path, max(1, start - 1), end, CHECK_WORKERS, slices=12)
     else:
         first = check_slice(str(db.path), max(1, start - 1), end)
         broken = [] if first is None else [first]
     report = Report(since_us, until_us, start, end, True, "")
     report.records_in_window = max(0, end - start)
 
+    names: dict[str, str] = {"": "signed out"}
+
     def name(account: str) -> str:
-        if not account:
-            return "signed out"
-        return addresses.get(account, account)
+        known = names.get(account)
+        if known is None:
+            known = names[account] = addresses.get(account, account)
+        return known
 
     for n, f in enumerate(_others_rows(db, start, end)):
         if n % 50_000 == 0:
@@ -282,9 +290,9 @@ def build_report(
             continue
         if action == "restore" and actor_id == "system":
             continue  # an incident restore putting things back: not a change to report
-        items = tuple(items_text.split()) if items_text else ()
         at_us = int(at)
         if outcome != "allowed":
+            items = tuple(items_text.split()) if items_text else ()
             refusal = Refusal(
                 owner_id, name(owner_id), actor_id, name(actor_id), protocol, remote, at_us,
                 part, action, items, detail,
@@ -298,13 +306,13 @@ def build_report(
         if action in EXPOSING:
             delegated = "read to" in detail or detail.startswith("grant ")
             event = Event(
-                actor_id, name(actor_id), session, protocol, remote, at_us, part, items, unread,
-                mailbox, delegated,
+                actor_id, name(actor_id), session, protocol, remote, at_us, part, items_text,
+                unread, mailbox, delegated,
             )  # fmt: skip
             owner.events.append(event)
             owner._exposures = None
         elif action in CHANGING:
-            for item in items:
+            for item in items_text.split():
                 change = Change(
                     item, mailbox, action, actor_id, name(actor_id), protocol, at_us, detail,
                     restorable(owner_id, item, action),
@@ -313,7 +321,8 @@ def build_report(
     progress("reading the window", end - start, end - start)
     if checks is not None:
         try:
-            broken = [b for b in (f.result() for f in checks) if b is not None]
+            first = checks.result()
+            broken = [] if first is None else [first]
         except Exception:  # noqa: BLE001 - a worker that died: walk the window here instead
             broken = [start]
         progress("verifying the chain (2 processes)", 1, 1)
