@@ -7,6 +7,8 @@ them: straight in the store, with the audit records such a path writes."""
 import time
 from pathlib import Path
 
+import pytest
+
 from mailward.audit import AuditRecord
 from mailward.audit.query import all_records
 from mailward.core.ids import AccountId, MessageId
@@ -74,3 +76,32 @@ def test_restore_puts_back_every_change_by_others_once(tmp_path: Path) -> None:
     assert text.count("We have put it back.") == 4
     assert "could not be put back: it has been moved since (now in Junk)" in text
     w.rt.close()
+
+
+def test_cli_list_notify_and_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailward.cli import main
+
+    w = build_world(tmp_path / "data")
+    since = time.time_ns() // 1000
+    item = w.deliver("alice", "moved by someone else")
+    alice = AccountId(w.users["alice"].account_id)
+    archive = w.rt.services.store.mailbox_by_name(alice, "Archive")
+    assert archive is not None
+    w.rt.services.store.move_message(alice, MessageId(item), archive.id, None)
+    _by_carol(w, item, "move", "INBOX", "to Archive")
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    data = str(w.rt.settings.data)
+    w.rt.close()
+    incident = str(report.incident)
+    assert main(["--data", data, "incident", "list"]) == 0
+    assert main(["--data", data, "incident", "restore", "--incident", incident]) == 0
+    out = tmp_path / "notices"
+    assert (
+        main(["--data", data, "incident", "notify", "--incident", incident, "--out", str(out)]) == 0
+    )
+    assert (out / "regulator-summary.md").exists()
+    printed = capsys.readouterr().out
+    assert "restored" in printed and "1 notices sent now" in printed
+    assert main(["--data", data, "incident", "restore", "--incident", incident]) == 0
+    assert "nothing (left) to restore" in capsys.readouterr().out
+    assert main(["--data", data, "incident", "notify", "--incident", "999"]) == 1  # unknown
