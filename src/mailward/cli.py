@@ -464,6 +464,7 @@ def cmd_incident_report(args: argparse.Namespace) -> int:
                 bar.update(tasks[step], completed=done, total=max(total, 1))
 
             report = rt.incident_report(since, until, incident, progress)
+            rt.name_attachments(report)
             out_dir = Path(args.out)
             out_dir.mkdir(parents=True, exist_ok=True)
             written = []

@@ -213,12 +213,26 @@ class Runtime:
         report.incident = incident.id
         return report
 
+    def name_attachments(self, report: Report) -> None:
+        """Look up the file names of the attachments the report says were exposed
+        (the messages are opened with their owners' keys; each lookup recorded)."""
+        if report.incident is None:
+            return
+        door = Restoring(Principal.system(Protocol.CLI), self.services)
+        for owner, items in report.attachments_exposed().items():
+            found = door.attachment_names(
+                AccountId(owner), [MessageId(i) for i in items], report.incident
+            )
+            for item, names in found.items():
+                report.attachment_names[(owner, str(item))] = names
+
     def incident_notify(self, incident_id: int, out_dir: Path) -> tuple[int, int, Path]:
         """Notify every affected account of the incident once (a notice in its INBOX)
         and write the regulator's summary; returns (sent now, sent before, summary)."""
         incident = self.incidents.get(incident_id)
         since, until = incident.window()
         report = self.incident_report(since, until, incident)
+        self.name_attachments(report)
         s = self.settings
         base = (s.public_url or f"http://{s.web}").rstrip("/")
         already = self.incidents.notified(incident.id)

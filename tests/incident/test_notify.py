@@ -30,7 +30,7 @@ def test_notice_lists_exactly_what_of_theirs_and_is_sent_once(tmp_path: Path) ->
     m2_line = next(line for line in text.splitlines() if m["m2"] in line and "saw" in line)
     assert "still unread" not in m2_line  # alice had read it before
     m3_line = next(line for line in text.splitlines() if m["m3"] in line and "saw" in line)
-    assert "attachment 1" in m3_line
+    assert "attachment 1 (c.pdf)" in m3_line
     assert "moved the message" in text and "deleted (to Trash) the message" in text
     assert "stopped 1 attempt" in text
     assert "another user" in text and "bob@" not in text and "carol@" not in text

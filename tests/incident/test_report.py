@@ -168,3 +168,27 @@ def test_parallel_chain_check_agrees_with_the_walk(
     if tamper != "none":
         assert str(target) in parallel.chain_problem
     rt.close()
+
+
+def test_attachments_are_named_and_the_lookup_is_recorded(tmp_path: Path) -> None:
+    from mailward.audit.query import all_records
+
+    w, m, since = _scenario(tmp_path)
+    until = time.time_ns() // 1000 + 1
+    report = w.rt.incident_report(since, until)
+    alice = w.users["alice"].account_id
+    w.rt.name_attachments(report)
+    assert report.attachment_names == {(alice, m["m3"]): {1: "c.pdf"}}
+    doc = as_json(report)
+    (m3,) = [e for e in doc["accounts"][0]["exposures"] if e["message_id"] == m["m3"]]
+    assert m3["attachments"] == {"1": "c.pdf"}
+    write_csv(report, tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["part"] == "attachment:1"]
+    assert [r["attachment_name"] for r in rows] == ["c.pdf"]
+    (looked,) = [r for r in all_records(w.rt.db) if r.part == "attachment-names"]
+    assert looked.actor_account == "system" and looked.owner_account == alice
+    assert looked.items == (m["m3"],) and looked.detail.startswith(f"incident {report.incident}")
+    again = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    assert {e.actor for e in again.accounts[alice].events} == {"bob@example.test"}
+    w.rt.close()

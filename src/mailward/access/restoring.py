@@ -1,18 +1,22 @@
-"""The system's door for undoing what someone other than an owner did to the
-owner's mail (`mailward incident restore`).
+"""The system's door for incidents: undoing what someone other than an owner did
+to the owner's mail (`mailward incident restore`), and naming the attachments an
+incident exposed (the report says "attachment 2 (contract.pdf)").
 
-It opens no mail: it puts flags, folders and expunged items back as the owner's
-data says they were, on the owner's behalf, and records every undo (actor the
-system, action `restore`, the incident named in the detail).
+Undoing opens no mail: flags, folders and expunged items go back as the owner's
+data says they were, on the owner's behalf. Naming attachments opens the message
+with its owner's key and hands out only the names. Both are recorded (actor the
+system, the incident named in the detail), so the owner sees them too.
 """
 
 from mailward.access._recording import record
+from mailward.access._sealing import P_RAW
 from mailward.access.services import Services
 from mailward.core.access_event import Action, Part
-from mailward.core.errors import PermissionDenied
+from mailward.core.errors import IntegrityError, PermissionDenied
 from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MessageId
 from mailward.core.principal import Principal
+from mailward.mime import open_message
 
 RESTORED = "restored"
 
@@ -72,6 +76,30 @@ class Restoring:
                 self._record(owner, back.name, item, Flags.parse(row.flags), note)
             return RESTORED
         return "nothing was lost (a copy or an addition)"
+
+    def attachment_names(
+        self, owner: AccountId, items: list[MessageId], incident: int
+    ) -> dict[MessageId, dict[int, str]]:
+        """The attachments' names (by number) of `owner`'s messages `items`; one
+        record names every message looked into. Gone or unopenable ones are left out."""
+        store, out = self._s.store, {}
+        sealer = self._s.keyring.sealer(owner)
+        for item in items:
+            row = store.message(owner, item)
+            if row is None or row.account_id != owner:
+                continue
+            try:
+                raw = sealer.open(item, P_RAW, self._s.blobs.get(owner, item))
+            except (IntegrityError, OSError):
+                continue
+            out[item] = {a.index: a.filename for a in open_message(raw).attachments}
+        if out:
+            looked = record(
+                self.principal, owner, "", list(out), [], Part.ATTACHMENT_NAMES, Action.READ,
+                detail=f"incident {incident}: attachment names for the report",
+            )  # fmt: skip
+            self._s.audit.append(looked)
+        return out
 
     def _record(
         self, owner: AccountId, mailbox: str, item: MessageId, flags: Flags, note: str

@@ -37,6 +37,7 @@ class Part(StrEnum):
     FLAGS = "flags"
     ENVELOPE = "envelope"  # an outbound queue entry's sender and recipients
     LOGINS = "logins"  # an account's login history (account data, not mail)
+    ATTACHMENT_NAMES = "attachment-names"  # only the names (an incident report's lookup)
     NONE = "-"
 
 

@@ -37,8 +37,10 @@ _ACTION_WORDS = {
 
 
 def part_words(part: str) -> str:
+    """Plain words for a part ("attachment:2 (c.pdf)" -> "attachment 2 (c.pdf)")."""
+    part = part.partition("@")[0]
     if part.startswith("attachment:"):
-        return f"attachment {part.split(':', 1)[1]}"
+        return "attachment " + part.split(":", 1)[1]
     return _PART_WORDS.get(part, part)
 
 
@@ -81,7 +83,10 @@ def notice_text(
     if seen:
         lines.append(f"What was seen ({len(seen)}):")
         for e in seen:
-            what = ", ".join(part_words(p.partition("@")[0]) for p in sorted(e.parts))
+            what = ", ".join(
+                part_words(report.attachment_label(account.account_id, e.message_id, p))
+                for p in sorted(e.parts)
+            )
             if e.message_id:
                 unread = " It was still unread." if e.unread_at_exposure else ""
                 lines.append(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailward.incident.report import Report
+from mailward.incident.report import Exposure, Report
 
 HTML_ACCOUNTS = 500  # accounts detailed in the HTML page; the JSON and CSV hold all
 
@@ -36,6 +36,13 @@ def as_json(report: Report) -> dict[str, Any]:
                         "remote": e.remote,
                         "at": iso(e.at_us),
                         "unread_at_exposure": e.unread_at_exposure,
+                        "attachments": {
+                            str(n): name
+                            for n, name in report.attachment_names.get(
+                                (a.account_id, e.message_id), {}
+                            ).items()
+                            if f"attachment:{n}" in e.parts
+                        },
                         "accesses": e.accesses,
                         "delegated": e.delegated,
                     }
@@ -85,8 +92,8 @@ def as_json(report: Report) -> dict[str, Any]:
     }
 
 
-CSV_FIELDS = ("account", "message_id", "mailbox", "part", "actor", "session", "protocol",
-              "remote", "at", "unread_at_exposure", "delegated")  # fmt: skip
+CSV_FIELDS = ("account", "message_id", "mailbox", "part", "attachment_name", "actor",
+              "session", "protocol", "remote", "at", "unread_at_exposure", "delegated")  # fmt: skip
 
 
 def write_csv(report: Report, path: Path) -> int:
@@ -99,7 +106,9 @@ def write_csv(report: Report, path: Path) -> int:
             for e in sorted(a.exposures.values(), key=lambda e: (e.at_us, e.message_id)):
                 for part in sorted(e.parts):
                     unread = "" if e.unread_at_exposure is None else str(e.unread_at_exposure)
-                    row = (a.address, e.message_id, e.mailbox, part, e.actor, e.session,
+                    label = report.attachment_label(a.account_id, e.message_id, part)
+                    name = label[len(part) + 2 : -1] if label != part else ""
+                    row = (a.address, e.message_id, e.mailbox, part, name, e.actor, e.session,
                            e.protocol, e.remote, iso(e.at_us), unread, e.delegated)  # fmt: skip
                     w.writerow(row)
                     rows += 1
@@ -172,9 +181,15 @@ def write_html(report: Report, path: Path) -> None:
     parts = []
     shown = sorted(report.accounts.values(), key=lambda a: a.address)[:HTML_ACCOUNTS]
     for a in shown:
+
+        def labels(x: Exposure, owner: str = a.account_id) -> str:
+            return ", ".join(
+                report.attachment_label(owner, x.message_id, p) for p in sorted(x.parts)
+            )
+
         rows = "".join(
             f"<tr><td>{e(x.message_id or '(account data)')}</td><td>{e(x.mailbox)}</td>"
-            f"<td>{e(', '.join(sorted(x.parts)))}</td><td>{e(x.actor)}</td>"
+            f"<td>{e(labels(x))}</td><td>{e(x.actor)}</td>"
             f"<td>{e(x.protocol)} {e(x.remote)}</td><td>{iso(x.at_us)[:19]}</td>"
             f"<td>{_yes_no(x.unread_at_exposure)}</td></tr>"
             for x in sorted(a.exposures.values(), key=lambda x: x.at_us)

@@ -170,6 +170,24 @@ class Report:
     accounts: dict[str, AccountReport] = field(default_factory=dict)
     refused: list[Refusal] = field(default_factory=list)
     records_in_window: int = 0
+    # (owner, message) -> {attachment number: file name}, once looked up
+    attachment_names: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)
+
+    def attachment_label(self, owner: str, item: str, part: str) -> str:
+        """ "attachment:2 (contract.pdf)" when the name is known, else the part."""
+        if not part.startswith("attachment:"):
+            return part
+        name = self.attachment_names.get((owner, item), {}).get(int(part.split(":")[1]))
+        return f"{part} ({name})" if name else part
+
+    def attachments_exposed(self) -> dict[str, list[str]]:
+        """owner -> the messages whose attachments someone else downloaded."""
+        out: dict[str, list[str]] = {}
+        for a in self.accounts.values():
+            items = {i for e in a.events if e.part.startswith("attachment:") for i in e.items}
+            if items:
+                out[a.account_id] = sorted(items)
+        return out
 
     def totals(self) -> dict[str, int]:
         t = {"subjects only": 0, "bodies": 0, "attachments": 0, "changed": 0, "deleted": 0}
@@ -288,8 +306,8 @@ def build_report(
          unread, part, action, outcome, detail) = f  # fmt: skip
         if action in SERVICE_WORK or actor_id == owner_id:
             continue
-        if action == "restore" and actor_id == "system":
-            continue  # an incident restore putting things back: not a change to report
+        if actor_id == "system" and detail.startswith("incident "):
+            continue  # the incident tools' own work (restores, naming attachments)
         at_us = int(at)
         if outcome != "allowed":
             items = tuple(items_text.split()) if items_text else ()
