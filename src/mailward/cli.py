@@ -220,6 +220,19 @@ def cmd_user_list(args: argparse.Namespace) -> int:
         rt.close()
 
 
+def cmd_user_notice_address(args: argparse.Namespace) -> int:
+    if bool(args.clear) == bool(args.external):
+        raise InvalidInput("give an outside address, or --clear")
+    rt = _runtime(args)
+    try:
+        rt.directory.set_notice_address(args.address, None if args.clear else args.external)
+        where = "no outside address" if args.clear else args.external
+        out.print(f"incident notices for {args.address}: its INBOX and {where}")
+        return 0
+    finally:
+        rt.close()
+
+
 def cmd_deliver(args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read()
     rt = _runtime(args)
@@ -600,6 +613,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     u.set_defaults(func=cmd_user_add)
     user.add_parser("list", parents=[common]).set_defaults(func=cmd_user_list)
+    na = user.add_parser(
+        "notice-address", parents=[common], help="an outside address for incident notices"
+    )
+    na.add_argument("address")
+    na.add_argument("external", nargs="?")
+    na.add_argument("--clear", action="store_true")
+    na.set_defaults(func=cmd_user_notice_address)
 
     dl = sub.add_parser(
         "deliver", help="deliver a message from stdin (as the system)", parents=[common]

@@ -241,6 +241,8 @@ class Runtime:
             refused[r.owner_id] = refused.get(r.owner_id, 0) + 1
         sent = 0
         system = self.system(Protocol.CLI)
+        door = Restoring(Principal.system(Protocol.CLI), self.services)
+        sender = f"security@{s.server_name}"
         for account in sorted(report.accounts.values(), key=lambda a: a.address):
             if account.account_id in already:
                 continue
@@ -251,12 +253,17 @@ class Runtime:
                 report, account, base_url=base, name_actors=s.notices_name_actors,
                 restored=restored, refused=refused.get(account.account_id, 0),
             )  # fmt: skip
-            raw = notice_message(
-                f"security@{s.server_name}", account.address, incident.id, text, s.server_name
-            )
-            with self.db.write():  # the notice and its mark: both or neither
+            raw = notice_message(sender, account.address, incident.id, text, s.server_name)
+            outside = self.services.store.notice_address(AccountId(account.account_id))
+            with self.db.write():  # the notices and their mark: all or nothing
                 self.incidents.mark_notified(incident.id, account.account_id)
                 system.deliver([account.address], raw)
+                if outside is not None:
+                    door.queue_notice(
+                        AccountId(account.account_id), sender,
+                        outside, notice_message(sender, outside, incident.id, text, s.server_name),
+                        incident.id,
+                    )  # fmt: skip
             sent += 1
         measures = [
             f"{datetime.fromtimestamp(e.at_us / 1e6, UTC):%Y-%m-%d %H:%M:%S} UTC: {e.detail}"

@@ -52,3 +52,29 @@ def test_policy_may_name_the_other_account(tmp_path: Path) -> None:
     text = _notice(w, "alice")
     assert "bob@example.test saw" in text and "carol@example.test moved" in text
     w.rt.close()
+
+
+def test_a_notice_also_goes_to_the_outside_address_on_file(tmp_path: Path) -> None:
+    from mailward.access import Unopenable
+    from mailward.cli import main
+
+    w, _m, since = scenario(tmp_path)
+    data = str(w.rt.settings.data)
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    assert report.incident is not None
+    w.rt.close()
+    assert main(["--data", data, "user", "notice-address", "alice@example.test",
+                 "Alice.Private@Elsewhere.test"]) == 0  # fmt: skip
+    assert main(["--data", data, "user", "notice-address", "alice@example.test"]) == 1
+    from support import open_runtime
+
+    rt = open_runtime(Path(data))
+    rt.incident_notify(report.incident, tmp_path / "out")
+    rt.incident_notify(report.incident, tmp_path / "out")  # again: nothing new
+    queued = [q for q in rt.relaying().entries() if not isinstance(q, Unopenable)]
+    assert len(queued) == 1
+    (q,) = queued
+    assert q.mail_from.startswith("security@")
+    assert [r.address for r in q.recipients] == ["alice.private@elsewhere.test"]
+    assert b"Security notice" in rt.relaying().message(q)
+    rt.close()

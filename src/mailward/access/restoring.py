@@ -8,15 +8,20 @@ with its owner's key and hands out only the names. Both are recorded (actor the
 system, the incident named in the detail), so the owner sees them too.
 """
 
+import time
+
+from mailward.access._queueing import QueuedRecipient, seal_state
 from mailward.access._recording import record
 from mailward.access._sealing import P_RAW
 from mailward.access.services import Services
+from mailward.access.submitting import QUEUE_MAILBOX
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import IntegrityError, PermissionDenied
 from mailward.core.flags import Flags
-from mailward.core.ids import AccountId, MessageId
+from mailward.core.ids import AccountId, MessageId, new_queue_id
 from mailward.core.principal import Principal
 from mailward.mime import open_message
+from mailward.store import QueueRow
 
 RESTORED = "restored"
 
@@ -100,6 +105,23 @@ class Restoring:
             )  # fmt: skip
             self._s.audit.append(looked)
         return out
+
+    def queue_notice(
+        self, owner: AccountId, mail_from: str, external: str, raw: bytes, incident: int
+    ) -> None:
+        """Queue a notice to the owner's own outside address: sealed with the
+        owner's key like the owner's own outgoing mail, relayed by the queue."""
+        sealer = self._s.keyring.sealer(owner)
+        queue_id, now = new_queue_id(), time.time_ns() // 1000
+        with self._s.store.transaction():
+            self._s.blobs.put(owner, queue_id, sealer.seal(queue_id, P_RAW, raw))
+            state = seal_state(sealer, queue_id, mail_from, (QueuedRecipient(external),))
+            self._s.store.enqueue(QueueRow(owner, queue_id, now, len(raw), 0, now, state))
+            queued = record(
+                self.principal, owner, QUEUE_MAILBOX, [queue_id], [], Part.RAW, Action.QUEUE,
+                detail=f"incident {incident}: notice to the account's outside address",
+            )  # fmt: skip
+            self._s.audit.append(queued)
 
     def _record(
         self, owner: AccountId, mailbox: str, item: MessageId, flags: Flags, note: str

@@ -53,6 +53,19 @@ class Directory:
     def domains(self) -> list[Domain]:
         return [Domain(i, n, _dt(c)) for i, n, c in self.store.domains()]
 
+    def set_notice_address(self, address: str, external: str | None) -> None:
+        """Where else `address` is told about an incident (None: nowhere else).
+
+        Raises:
+            NotFound: no such account. InvalidInput: `external` is not an address.
+        """
+        account = self.store.account_by_address(normalize_address(address)[0])
+        if account is None:
+            raise NotFound("no such account")
+        if external is not None:
+            external = normalize_address(external)[0]
+        self.store.set_notice_address(account.id, external)
+
     def add_user(self, address: str, password: str) -> Account:
         """Create an account with its data key and its special mailboxes.
 

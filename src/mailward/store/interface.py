@@ -69,6 +69,8 @@ class MailStore(Protocol):
         """The newest login events of every account (only the drills' faulty
         variant of the last-logon query uses it)."""
 
+    def set_notice_address(self, account_id: AccountId, address: str | None) -> None: ...
+    def notice_address(self, account_id: AccountId) -> str | None: ...
     def failed_logins(self, *, address: str = "", remote: str = "", since_us: int) -> int:
         """Failed attempts since `since_us` naming `address` (after its last
         success), or coming from `remote`: the throttles' counts."""

@@ -478,6 +478,25 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         )
         return _login_rows(rows)
 
+    def set_notice_address(self, account_id: AccountId, address: str | None) -> None:
+        with self.db.write() as c:
+            if address is None:
+                c.execute("DELETE FROM notice_addresses WHERE account_id = ?", (account_id,))
+            else:
+                c.execute(
+                    "INSERT INTO notice_addresses (account_id, address) VALUES (?, ?)"
+                    " ON CONFLICT (account_id) DO UPDATE SET address = excluded.address",
+                    (account_id, address),
+                )
+
+    def notice_address(self, account_id: AccountId) -> str | None:
+        row = (
+            self.db.read()
+            .execute("SELECT address FROM notice_addresses WHERE account_id = ?", (account_id,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
     def recent_login_events(self, limit: int) -> list[LoginRow]:
         rows = self.db.read().execute(
             "SELECT id, at_us, account_id, address, remote, protocol, client, success, reason"
