@@ -507,9 +507,10 @@ def cmd_incident_report(args: argparse.Namespace) -> int:
 def cmd_incident_notify(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     try:
-        with err.status("notifying affected accounts"):
+        bar, update = _progress("notifying affected accounts")
+        with bar:
             sent, before, summary = rt.incident_notify(
-                args.incident, Path(args.out or f"incident-{args.incident}")
+                args.incident, Path(args.out or f"incident-{args.incident}"), update
             )
         out.print(f"incident {args.incident}: {sent} notices sent now, {before} sent before")
         out.print(f"regulator summary: {summary}")

@@ -226,7 +226,12 @@ class Runtime:
             for item, names in found.items():
                 report.attachment_names[(owner, str(item))] = names
 
-    def incident_notify(self, incident_id: int, out_dir: Path) -> tuple[int, int, Path]:
+    def incident_notify(
+        self,
+        incident_id: int,
+        out_dir: Path,
+        progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> tuple[int, int, Path]:
         """Notify every affected account of the incident once (a notice in its INBOX)
         and write the regulator's summary; returns (sent now, sent before, summary)."""
         incident = self.incidents.get(incident_id)
@@ -243,7 +248,9 @@ class Runtime:
         system = self.system(Protocol.CLI)
         door = Restoring(Principal.system(Protocol.CLI), self.services)
         sender = f"security@{s.server_name}"
-        for account in sorted(report.accounts.values(), key=lambda a: a.address):
+        accounts = sorted(report.accounts.values(), key=lambda a: a.address)
+        for n, account in enumerate(accounts, 1):
+            progress(n, len(accounts))
             if account.account_id in already:
                 continue
             restored = [
