@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mailward.access import Delegation, MailAccess, Relaying, Restoring, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
-from mailward.auth import Directory, Logins, Passwords, SecondFactor, Sessions
+from mailward.auth import AppPasswords, Directory, Logins, Passwords, SecondFactor, Sessions
 from mailward.config import Settings, listen_address
 from mailward.core.ids import AccountId, MessageId, SessionId
 from mailward.core.principal import Principal, Protocol
@@ -30,6 +30,7 @@ from mailward.web import WebBackend
 
 AUDIT_HEAD_KEY = "audit-head"
 SESSION_TOKEN_KEY = "session-token"  # noqa: S105 - the name of a key, not a secret
+APP_PASSWORD_KEY = "app-password"  # noqa: S105 - the name of a key, not a secret
 
 
 @dataclass(slots=True)
@@ -99,7 +100,8 @@ class Runtime:
             services,
             Directory(store, keyring, passwords),
             Logins(
-                store, passwords, SecondFactor(store, keyring), faults=faults,
+                store, passwords, SecondFactor(store, keyring),
+                AppPasswords(store, keyring.service_key(APP_PASSWORD_KEY)), faults=faults,
                 crossing=crossings.note,
             ),
             Sessions(

@@ -47,8 +47,12 @@ class Server:
 
     def login(self, address: str, password: str) -> smtplib.SMTP:
         c = self.client("submission")
-        c.starttls(context=self.tls())
-        c.login(address, password)
+        try:
+            c.starttls(context=self.tls())
+            c.login(address, password)
+        except BaseException:
+            c.close()
+            raise
         return c
 
     def stop(self) -> None:

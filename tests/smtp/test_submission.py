@@ -112,3 +112,24 @@ def test_foreign_recipients_are_queued_with_the_local_ones_delivered(server: Ser
     assert entry.mail_from == ALICE
     assert [r.address for r in entry.recipients] == ["friend@foreign.test", "other@foreign.test"]
     assert entry.owner == server.world.users["alice"].account_id
+
+
+def test_two_factor_accounts_submit_with_an_app_password_only(server: Server) -> None:
+    import pyotp
+
+    w = server.world
+    alice = w.users["alice"]
+    second, apps = w.rt.logins.second_factor, w.rt.logins.app_passwords
+    assert second is not None and apps is not None
+    secret, _ = second.start(alice.account_id, alice.address)
+    second.confirm(alice.account_id, pyotp.TOTP(secret).now())
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        server.login(alice.address, PASSWORD)
+    assert refused.value.smtp_code == 535
+    _info, app_secret = apps.create(alice.account_id, "swaks")
+    c = server.login(alice.address, app_secret)
+    c.sendmail(
+        alice.address, [f"bob@{DOMAIN}"], make_message("via app", "hi", sender=alice.address)
+    )
+    c.quit()
+    assert [m.subject for m in w.door("bob").list_messages().items] == ["via app"]

@@ -3,9 +3,11 @@ history, access to my mailbox by others, password change."""
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from web_support import sign_in
 
+from mailward.core.errors import AuthError
 from mailward.core.principal import Protocol
 from mailward.web import create_app
 from support import DOMAIN, PASSWORD, World
@@ -114,3 +116,25 @@ def test_enrol_totp_and_sign_in_with_a_code(web: tuple[World, TestClient]) -> No
         csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
         fields = {"address": f"alice@{DOMAIN}", "password": PASSWORD, "totp": code, "csrf": csrf}
         assert third.post("/login", data=fields, follow_redirects=False).status_code == 303
+
+
+def test_app_password_made_shown_once_and_revoked(web: tuple[World, TestClient]) -> None:
+    w, client = web
+    sign_in(client, "alice")
+    made = client.post("/security/app-passwords", data={"csrf": csrf_of(client),
+                                                         "name": "Laptop mail"})  # fmt: skip
+    assert made.status_code == 200 and made.headers["cache-control"] == "private, no-store"
+    secret = re.search(r'id="app-password-secret">([a-z2-7-]+)<', made.text)
+    assert secret is not None
+    alice = w.users["alice"]
+    assert w.rt.logins.login(alice.address, secret.group(1), protocol=Protocol.IMAP)
+    page = client.get("/security").text
+    assert "Laptop mail" in page and secret.group(1) not in page  # never shown again
+    revoke = re.search(r'action="(/security/app-passwords/[0-9a-f]+/revoke)"', page)
+    assert revoke is not None
+    client.post(revoke.group(1), data={"csrf": csrf_of(client)})
+    assert "Laptop mail" not in client.get("/security").text
+    with pytest.raises(AuthError):
+        w.rt.logins.login(alice.address, secret.group(1), protocol=Protocol.IMAP)
+    no_csrf = client.post("/security/app-passwords", data={"name": "x"})
+    assert no_csrf.status_code == 400

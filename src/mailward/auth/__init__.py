@@ -3,7 +3,8 @@
 Layout: `passwords.py` (argon2id hashing), `directory.py` (domains and accounts:
 creating an account creates its data key and its special mailboxes),
 `logins.py` (the login check; it records every attempt, the "last logon" data),
-`second_factor.py` (TOTP and recovery codes), `sessions.py` (web/API
+`second_factor.py` (TOTP and recovery codes), `app_passwords.py` (what mail
+programs sign in with when two-factor sign-in is on), `sessions.py` (web/API
 sessions: only a keyed hash of each token is stored, and every lookup checks the
 row it got is the token's).
 
@@ -12,6 +13,7 @@ password, and takes the same time (a dummy hash is verified); every attempt is
 recorded with time, address, remote address, protocol, client and reason.
 """
 
+from mailward.auth.app_passwords import AppPasswordInfo, AppPasswords
 from mailward.auth.directory import Directory
 from mailward.auth.logins import LoginHistory, Logins
 from mailward.auth.passwords import Passwords
@@ -19,6 +21,8 @@ from mailward.auth.second_factor import SecondFactor
 from mailward.auth.sessions import SessionInfo, Sessions
 
 __all__ = [
+    "AppPasswordInfo",
+    "AppPasswords",
     "Directory",
     "LoginHistory",
     "Logins",

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mailward.auth.app_passwords import AppPasswords
 from mailward.auth.passwords import Passwords
 from mailward.auth.second_factor import SecondFactor
 from mailward.core.account import LoginEvent
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.ids import AccountId, new_session_id
 from mailward.core.principal import Principal, Protocol
-from mailward.store import LoginRow, MailStore
+from mailward.store import AccountRow, LoginRow, MailStore
 
 MAX_FAILURES = 10
 MAX_REMOTE_FAILURES = 50
@@ -27,9 +28,10 @@ THROTTLED = "too many failed sign-in attempts; try again in 15 minutes"
 MIN_PASSWORD_CHARS = 10
 WINDOW_S = 15 * 60
 REFUSED = "invalid address, password or code"
-# Where a second factor can be asked for. Mail protocols (SMTP AUTH, later IMAP and
-# POP3) cannot: they will need app passwords (todo: issue 7).
+# Where a second factor can be asked for. Mail protocols cannot: there an account
+# with two-factor sign-in takes app passwords only (auth/app_passwords.py).
 SECOND_FACTOR_PROTOCOLS = frozenset({Protocol.WEB, Protocol.API})
+MAIL_PROTOCOLS = frozenset({Protocol.SUBMISSION, Protocol.SMTP, Protocol.IMAP, Protocol.POP3})
 
 
 def _event(r: LoginRow) -> LoginEvent:
@@ -68,6 +70,7 @@ class Logins:
     store: MailStore
     passwords: Passwords
     second_factor: SecondFactor | None = None
+    app_passwords: AppPasswords | None = None
     faults: frozenset[str] = frozenset()
     crossing: Callable[[str, str, str, str], None] = _no_crossing
 
@@ -135,6 +138,16 @@ class Logins:
             self.passwords.verify(None, password)  # same cost as a real check
             self._record(None, address, remote, protocol, client, False, "unknown-address")
             raise AuthError(REFUSED)
+        if protocol in MAIL_PROTOCOLS and self.app_passwords is not None:
+            if self.app_passwords.check(row.id, password):
+                return self._accepted(row, address, remote, protocol, client, "app-password")
+            if self.second_factor is not None and self.second_factor.enabled(row.id):
+                # Mail programs cannot give a code: with two-factor sign-in on, only
+                # app passwords open the mail protocols (the same answer as always).
+                self.passwords.verify(None, password)  # the same cost as a real check
+                self._record(row.id, address, remote, protocol, client, False,
+                             "app-password-required")  # fmt: skip
+                raise AuthError(REFUSED)
         if not self.passwords.verify(row.password_hash, password):
             self._record(row.id, address, remote, protocol, client, False, "bad-password")
             raise AuthError(REFUSED)
@@ -152,7 +165,21 @@ class Logins:
             raise AuthError(REFUSED)
         if self.passwords.needs_rehash(row.password_hash):
             self.store.set_password_hash(row.id, self.passwords.hash(password))
-        self._record(row.id, address, remote, protocol, client, True, "ok")
+        return self._accepted(row, address, remote, protocol, client, "ok")
+
+    def _accepted(
+        self,
+        row: AccountRow,
+        address: str,
+        remote: str,
+        protocol: Protocol,
+        client: str,
+        reason: str,
+    ) -> Principal:
+        if row.disabled:
+            self._record(row.id, address, remote, protocol, client, False, "disabled")
+            raise AuthError(REFUSED)
+        self._record(row.id, address, remote, protocol, client, True, reason)
         return Principal(row.id, row.address, new_session_id(), protocol, remote)
 
     def is_new_device(self, principal: Principal, client: str) -> bool:

@@ -14,6 +14,7 @@ from mailward.store.blobs import FsBlobStore
 from mailward.store.interface import BlobStore, MailStore
 from mailward.store.rows import (
     AccountRow,
+    AppPasswordRow,
     GrantRow,
     LoginRow,
     MailboxRow,
@@ -28,6 +29,7 @@ from mailward.store.sqlite import SqliteBlobStore, SqliteStore
 
 __all__ = [
     "AccountRow",
+    "AppPasswordRow",
     "BlobStore",
     "FsBlobStore",
     "GrantRow",

@@ -23,6 +23,7 @@ from mailward.core.ids import (
 )
 from mailward.store.rows import (
     AccountRow,
+    AppPasswordRow,
     GrantRow,
     LoginRow,
     MailboxRow,
@@ -69,6 +70,13 @@ class MailStore(Protocol):
         """The newest login events of every account (only the drills' faulty
         variant of the last-logon query uses it)."""
 
+    def add_app_password(self, row: AppPasswordRow) -> None: ...
+    def app_passwords(self, account_id: AccountId) -> list[AppPasswordRow]:
+        """The account's live app passwords, oldest first."""
+
+    def app_password_by_hash(self, digest: bytes) -> AppPasswordRow | None: ...
+    def touch_app_password(self, account_id: AccountId, app_id: str, now_us: int) -> None: ...
+    def revoke_app_password(self, account_id: AccountId, app_id: str, now_us: int) -> bool: ...
     def set_notice_address(self, account_id: AccountId, address: str | None) -> None: ...
     def notice_address(self, account_id: AccountId) -> str | None: ...
     def failed_logins(self, *, address: str = "", remote: str = "", since_us: int) -> int:

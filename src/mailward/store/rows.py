@@ -137,3 +137,14 @@ class SessionRow:
     created_us: int
     last_seen_us: int
     revoked_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppPasswordRow:
+    account_id: AccountId
+    id: str
+    name: str
+    hash: bytes
+    created_us: int
+    last_used_us: int | None
+    revoked_us: int | None

@@ -26,12 +26,21 @@ def security(
     d: Annotated[MailAccess, Depends(door)],
     done: str = "",
 ) -> Response:
+    return _security_page(request, p, d, done)
+
+
+def _security_page(
+    request: Request, p: Principal, d: MailAccess, done: str = "", new_secret: str = ""
+) -> Response:
     b = _backend(request)
+    apps = b.logins.app_passwords
     return _render(
         request,
         "security.html",
         {
             "me": p,
+            "app_passwords": witness(request, apps).live(p.account_id) if apps else [],
+            "new_secret": new_secret,
             "logins": logins(request).history(p.account_id, 50),
             "sessions": witness(request, b.sessions).live(p.account_id),
             "accesses": d.accesses_by_others(100),
@@ -56,6 +65,38 @@ def revoke(
     if session_id == p.session_id:
         return RedirectResponse("/login", status_code=303)
     return RedirectResponse("/security?done=signed-out", status_code=303)
+
+
+@router.post("/security/app-passwords", response_class=HTMLResponse)
+def new_app_password(
+    request: Request,
+    p: Annotated[Principal, Depends(principal)],
+    d: Annotated[MailAccess, Depends(door)],
+    name: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Make an app password and show its secret this once (no redirect: the page
+    that shows it is no-store and never shown again)."""
+    check_csrf(request, csrf)
+    apps = _backend(request).logins.app_passwords
+    if apps is None:
+        raise NotFound("app passwords are not offered")
+    _info, secret = apps.create(p.account_id, name)
+    return _security_page(request, p, d, "app-password", secret)
+
+
+@router.post("/security/app-passwords/{app_id}/revoke")
+def revoke_app_password(
+    request: Request,
+    app_id: str,
+    p: Annotated[Principal, Depends(principal)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    apps = _backend(request).logins.app_passwords
+    if apps is None or not apps.revoke(p.account_id, app_id[:40]):
+        raise NotFound("no such app password")
+    return RedirectResponse("/security?done=app-password-revoked", status_code=303)
 
 
 @router.post("/security/sessions/revoke-others")

@@ -22,6 +22,7 @@ from mailward.core.ids import (
 from mailward.db import Database, apply_migrations, load_migrations
 from mailward.store.rows import (
     AccountRow,
+    AppPasswordRow,
     GrantRow,
     LoginRow,
     MailboxRow,
@@ -276,6 +277,9 @@ class _QueueStore:
 TARGET_TTL_S = 2.0
 
 
+_APP_COLS = "account_id, id, name, hash, created_us, last_used_us, revoked_us"
+
+
 def _login_rows(rows: Any) -> list[LoginRow]:
     return [
         LoginRow(r[0], r[1], AccountId(r[2]), r[3], r[4], r[5], r[6], bool(r[7]), r[8])
@@ -477,6 +481,46 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             (account_id, limit),
         )
         return _login_rows(rows)
+
+    def add_app_password(self, row: AppPasswordRow) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO app_passwords (account_id, id, name, hash, created_us) VALUES"
+                " (?, ?, ?, ?, ?)",
+                (row.account_id, row.id, row.name, row.hash, row.created_us),
+            )
+
+    def app_passwords(self, account_id: AccountId) -> list[AppPasswordRow]:
+        rows = self.db.read().execute(
+            f"SELECT {_APP_COLS} FROM app_passwords WHERE account_id = ? AND revoked_us IS NULL"
+            " ORDER BY created_us",
+            (account_id,),
+        )
+        return [AppPasswordRow(AccountId(r[0]), *r[1:]) for r in rows]
+
+    def app_password_by_hash(self, digest: bytes) -> AppPasswordRow | None:
+        r = (
+            self.db.read()
+            .execute(f"SELECT {_APP_COLS} FROM app_passwords WHERE hash = ?", (digest,))
+            .fetchone()
+        )
+        return None if r is None else AppPasswordRow(AccountId(r[0]), *r[1:])
+
+    def touch_app_password(self, account_id: AccountId, app_id: str, now_us: int) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "UPDATE app_passwords SET last_used_us = ? WHERE account_id = ? AND id = ?",
+                (now_us, account_id, app_id),
+            )
+
+    def revoke_app_password(self, account_id: AccountId, app_id: str, now_us: int) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE app_passwords SET revoked_us = ? WHERE account_id = ? AND id = ?"
+                " AND revoked_us IS NULL",
+                (now_us, account_id, app_id),
+            )
+            return cur.rowcount == 1
 
     def set_notice_address(self, account_id: AccountId, address: str | None) -> None:
         with self.db.write() as c:
