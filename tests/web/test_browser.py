@@ -91,3 +91,30 @@ def test_sign_in_read_and_hostile_html_stays_inert(
     page.click("text=INBOX")
     page.click("text=Your statement is ready")
     assert page.is_visible("text=the statement is attached")
+
+
+def test_phone_width_pages_fit_and_the_list_keeps_sender_and_date(
+    live: tuple[World, str], browser: object
+) -> None:
+    w, base = live
+    long = "Quarterly statement with a subject line long enough to wrap twice on a phone"
+    for i in range(3):
+        w.deliver("alice", f"{long} {i}", body="Hello, this is the body. " * 10)
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page.goto(f"{base}/login")
+    page.fill("input[name=address]", f"alice@{DOMAIN}")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/mail/INBOX?welcome=1")
+    first = page.locator("table.messages tbody tr").first
+    assert first.locator("td.from").is_visible() and first.locator("td.date").is_visible()
+    fits = "document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(fits)
+    page.click("table.messages tbody tr a >> nth=0")
+    page.wait_for_load_state()
+    assert page.evaluate(fits)
+    page.goto(f"{base}/security")
+    assert page.evaluate(fits)
+    box = page.locator("#sessions button").first.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.close()
