@@ -28,7 +28,7 @@ from mailward.smtp.server import Listen
 from mailward.web import create_app
 
 PURGE_EVERY_S = 60.0
-WEB_THREADS = 4
+WEB_THREADS = 2
 RESTART_PAUSE_S = 1.0
 Announce = Callable[[str], None]
 
@@ -59,7 +59,10 @@ async def serve(
     web = _web_server(rt, sockets.get("web"), wake)
     # Page handlers run in anyio's thread pool (40 threads by default). They are
     # CPU-bound under one interpreter lock, and 40 threads thrash it: measured with
-    # bench/web_bench.py at 50 sessions, 40 threads gave 77 pages/s, 4 gave 126.
+    # bench/web_bench.py at 50 sessions, 40 threads gave 77 pages/s, 4 gave 126;
+    # later, 4 gave 216-222 and 2 gave 234-241 (1 gave 298, but one slow request,
+    # a long search, would then hold every other page back). More processes
+    # (`--workers`), not threads, are what scale.
     anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
     web_task = asyncio.create_task(web.serve(sockets=[web.sock])) if web else None
     if web is not None:
