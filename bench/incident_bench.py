@@ -188,7 +188,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="mailward-incident-", dir=args.dir))
     try:
         results = {}
-        for total in (args.total, args.window):
+        for total in dict.fromkeys((args.total, args.window)):  # once if they are equal
             data = root / f"log-{total}"
             t = time.perf_counter()
             since, until = build(data, total, args.window, args.accounts)
@@ -196,7 +196,7 @@ def main() -> None:
             print(f"log of {total:,} records built in {time.perf_counter() - t:.0f} s"
                   f" ({size / 2**30:.1f} GiB)")  # fmt: skip
             out = root / f"out-{total}"
-            out.mkdir()
+            out.mkdir(exist_ok=True)
             results[total] = measure(data, since, until, args.repeat, out)
             b, wr = results[total]
             print(
