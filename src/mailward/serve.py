@@ -70,14 +70,16 @@ async def serve(
         announce(f"listening web http://{host}:{port}/")
     for name, (host, port) in listeners.addresses.items():
         announce(f"listening {name} {host}:{port}")
-    if chores:
-        relay.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if chores:
+        # The wake first, then the relay's first pass: a message another worker
+        # queues in between is either in that pass or wakes the next one (the other
+        # way round, its wake could hit the SIG_IGN a worker starts with).
         loop.add_signal_handler(signal.SIGUSR1, relay.wake)
+        relay.start()
     announce("ready")
     try:
         while not stop.is_set():
