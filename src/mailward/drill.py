@@ -168,6 +168,12 @@ class Client:
             self._send("GET", f"/mail/INBOX/{secrets.choice(self.ids)}")
 
 
+def _number(address: str) -> int | None:
+    """k of a drill account u<k>@drill.test; None for anyone else."""
+    local, _, domain = address.partition("@")
+    return int(local[1:]) if domain == DOMAIN and local[1:].isdigit() else None
+
+
 def _item(marker: str) -> int | str:
     if marker == "ua":
         return "ua"
@@ -283,12 +289,11 @@ def _precision_recall(
         report = rt.incident_report(since_us, time.time_ns() // 1000 + 1)
     finally:
         rt.close()
-    number = {f"u{k}@{DOMAIN}": k for k in range(10_000)}
     reported: set[tuple[int, int, int | str]] = set()
     for account in report.accounts.values():
-        owner = number.get(account.address)
+        owner = _number(account.address)
         for e in account.exposures.values():
-            receiver = number.get(e.actor)
+            receiver = _number(e.actor)
             if owner is None or receiver is None:
                 continue
             if e.message_id in ids:

@@ -24,6 +24,7 @@ from mailward.audit.record import (
 from mailward.db import Database
 
 _CHUNK = 50_000
+_END = 2**62  # past any position
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,39 +60,9 @@ def verify_chain(
     """Verify the whole log against its signed head; stop at the first problem."""
     conn = db.read()
     total = int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
-    expected, prev, count, after = 1, GENESIS_HASH, 0, 0
-    while True:
-        rows = conn.execute(
-            f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos LIMIT ?",
-            (after, _CHUNK),
-        ).fetchall()
-        if not rows:
-            break
-        for row in rows:
-            count += 1
-            try:
-                r = from_row(row)
-            except MalformedRecord as exc:
-                reason = f"the record at position {row[0]} was edited (body malformed: {exc})"
-                return _fail(count, expected - 1, "edited", expected, reason)
-            edited = _edited(row, r)
-            if edited is not None:
-                return _fail(count, expected - 1, "edited", expected, edited)
-            if r.seq != expected:
-                return _fail(count, expected - 1, *_sequence_problem(db, r.seq, r.pos, expected))
-            if r.prev_hash != prev:
-                return _fail(
-                    count,
-                    expected - 1,
-                    "relinked",
-                    r.seq,
-                    f"record {r.seq} does not link to record {r.seq - 1}:"
-                    " a record before it was replaced",
-                )
-            prev, expected = r.hash, r.seq + 1
-        after = int(rows[-1][0])
-        if progress is not None:
-            progress(count, total)
+    problem, count, expected = _walk(db, 0, _END, 1, GENESIS_HASH, progress, total)
+    if problem is not None:
+        return VerifyResult(count, expected - 1, None, problem)
     last = expected - 1
     try:
         head = read_head(head_path, head_key)
@@ -136,8 +107,7 @@ def verify_window(
     record before them; and that the signed head reaches at least the window's end
     (nothing after it was cut off). None: the window is intact."""
     conn = db.read()
-    prev: bytes | None = None
-    expected = start_pos
+    prev = GENESIS_HASH
     if start_pos > 1:
         row = conn.execute(
             f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos = ?", (start_pos - 1,)
@@ -151,39 +121,58 @@ def verify_window(
         if record_hash(before.body) != before.hash:
             return Problem("edited", start_pos - 1, f"record {start_pos - 1} was edited")
         prev = before.hash
-    else:
-        prev = GENESIS_HASH
-    total, count, after = max(0, end_pos - start_pos), 0, start_pos - 1
-    while after + 1 < end_pos:
+    total = max(0, end_pos - start_pos)
+    problem, _count, expected = _walk(db, start_pos - 1, end_pos, start_pos, prev, progress, total)
+    if problem is not None:
+        return problem
+    if expected < end_pos:
+        return Problem("deleted", expected, f"records {expected}..{end_pos - 1} are missing")
+    return head_covers(head_path, head_key, end_pos)
+
+
+def _walk(
+    db: Database,
+    after: int,
+    end: int,
+    expected: int,
+    prev: bytes,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> tuple[Problem | None, int, int]:
+    """Check the records at positions after < pos < end in order, the first
+    expected to be record `expected` linking to `prev`. Returns the first problem
+    (or None), the records read, and the record expected next."""
+    conn, count = db.read(), 0
+    while True:
         rows = conn.execute(
             f"SELECT {SELECT_COLUMNS} FROM audit_log WHERE pos > ? AND pos < ? ORDER BY pos"
             " LIMIT ?",
-            (after, end_pos, _CHUNK),
+            (after, end, _CHUNK),
         ).fetchall()
         if not rows:
-            break
+            return None, count, expected
         for row in rows:
             count += 1
             try:
                 r = from_row(row)
-            except MalformedRecord:
-                return Problem("edited", expected, f"the record at position {row[0]} was edited")
+            except MalformedRecord as exc:
+                reason = f"the record at position {row[0]} was edited (body malformed: {exc})"
+                return Problem("edited", expected, reason), count, expected
             edited = _edited(row, r)
             if edited is not None:
-                return Problem("edited", r.seq, edited)
+                return Problem("edited", expected, edited), count, expected
             if r.seq != expected:
-                return Problem(*_sequence_problem(db, r.seq, r.pos, expected))
+                return Problem(*_sequence_problem(db, r.seq, r.pos, expected)), count, expected
             if r.prev_hash != prev:
-                return Problem(
-                    "relinked", r.seq, f"record {r.seq} does not link to record {r.seq - 1}"
+                relinked = (
+                    f"record {r.seq} does not link to record {r.seq - 1}:"
+                    " a record before it was replaced"
                 )
+                return Problem("relinked", r.seq, relinked), count, expected
             prev, expected = r.hash, r.seq + 1
         after = int(rows[-1][0])
         if progress is not None:
             progress(count, total)
-    if expected < end_pos:
-        return Problem("deleted", expected, f"records {expected}..{end_pos - 1} are missing")
-    return head_covers(head_path, head_key, end_pos)
 
 
 def head_covers(head_path: Path, head_key: bytes, end_pos: int) -> Problem | None:
@@ -241,7 +230,3 @@ def _position_of(db: Database, seq: int, after: int) -> int | None:
         except MalformedRecord:
             continue
     return None
-
-
-def _fail(count: int, last: int, kind: str, seq: int, message: str) -> VerifyResult:
-    return VerifyResult(count, last, None, Problem(kind, seq, message))

@@ -50,6 +50,17 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class _Trip:
+    """Who a tripped response was for, and whose data it carried."""
+
+    protocol: Protocol
+    me: str  # the principal's account ('' = signed out)
+    session: str
+    remote: str
+    owners: str  # the other accounts, space-separated
+
+
+@dataclass(frozen=True, slots=True)
 class GuardEvent:
     id: int
     at_us: int
@@ -115,9 +126,13 @@ class Guard:
         remote: str,
     ) -> Verdict:
         start = time.perf_counter()
-        me = principal.account_id if principal is not None else ""
-        session = principal.session_id if principal is not None else ""
-        remote = principal.remote if principal is not None and principal.remote else remote
+        who = _Trip(
+            protocol,
+            principal.account_id if principal is not None else "",
+            principal.session_id if principal is not None else "",
+            principal.remote if principal is not None and principal.remote else remote,
+            " ".join(sorted(foreign)),
+        )
         outcome = Outcome.REFUSED if self.refuse else Outcome.ALLOWED
         records = []
         for owner in sorted(foreign):
@@ -131,23 +146,20 @@ class Guard:
             for part, items in sorted(parts.items()):
                 records.append(
                     AuditRecord(
-                        me, session, protocol.value, remote, owner, "", tuple(sorted(items)),
-                        (), part, Action.READ.value, outcome.value,
+                        who.me, who.session, protocol.value, who.remote, owner, "",
+                        tuple(sorted(items)), (), part, Action.READ.value, outcome.value,
                         "boundary: the response carried another account's data",
                     )
                 )  # fmt: skip
-        flags = attribute(me, stamp, foreign)
+        flags = attribute(who.me, stamp, foreign)
         since_us = self._exposed_since(flags)
         with self.db.write() as conn:
             self.audit.append_many(records)
-            trip = self._event(
-                conn, "trip", protocol, me, session, remote, foreign, flags, None,
-                "response refused" if self.refuse else "guard off: response sent",
-                refused=self.refuse,
-            )  # fmt: skip
+            detail = "response refused" if self.refuse else "guard off: response sent"
+            trip = self._event(conn, who, "trip", flags, None, detail, refused=self.refuse)
         self.opened(trip, since_us)
         if self.refuse:
-            self._contain(trip, protocol, me, session, remote, foreign, flags, start)
+            self._contain(trip, who, flags, start)
         return Verdict(not self.refuse, trip)
 
     def _exposed_since(self, flags: list[str]) -> int:
@@ -162,48 +174,29 @@ class Guard:
         at = max(rises) if rises else time.time() - 3600
         return int(at * 1_000_000)
 
-    def _contain(
-        self,
-        trip: int,
-        protocol: Protocol,
-        me: str,
-        session: str,
-        remote: str,
-        foreign: set[str],
-        flags: list[str],
-        start: float,
-    ) -> None:
-        why = f"guard trip #{trip}: a {protocol.value} response carried another account's data"
-        if flags:
-            for name in flags:
-                self.switches.set_flag(name, 0.0, "guard", why)
-        else:
-            scope = PROTOCOL_SCOPE.get(protocol, "all")
+    def _contain(self, trip: int, who: _Trip, flags: list[str], start: float) -> None:
+        """Roll back the blamed flags, or (none to blame) stop the protocol."""
+        why = f"guard trip #{trip}: a {who.protocol.value} response carried another account's data"
+        scope = PROTOCOL_SCOPE.get(who.protocol, "all")
+        for name in flags:
+            self.switches.set_flag(name, 0.0, "guard", why)
+        if not flags:
             self.switches.engage(scope, "guard", why)
-        took_ms = (time.perf_counter() - start) * 1000
+        after = f"{(time.perf_counter() - start) * 1000:.2f} ms after the trip"
         with self.db.write() as conn:
-            if flags:
-                for name in flags:
-                    self._event(
-                        conn, "rollback", protocol, me, session, remote, foreign, [name], trip,
-                        f"flag {name} rolled back to 0 % {took_ms:.2f} ms after the trip",
-                    )  # fmt: skip
-            else:
+            for name in flags:
+                detail = f"flag {name} rolled back to 0 % {after}"
+                self._event(conn, who, "rollback", [name], trip, detail)
+            if not flags:
                 self._event(
-                    conn, "killswitch", protocol, me, session, remote, foreign, [], trip,
-                    f"kill switch {PROTOCOL_SCOPE.get(protocol, 'all')} engaged"
-                    f" {took_ms:.2f} ms after the trip",
-                )  # fmt: skip
+                    conn, who, "killswitch", [], trip, f"kill switch {scope} engaged {after}"
+                )
 
     @staticmethod
     def _event(
         conn: sqlite3.Connection,
+        who: _Trip,
         kind: str,
-        protocol: Protocol,
-        me: str,
-        session: str,
-        remote: str,
-        foreign: set[str],
         flags: list[str],
         incident: int | None,
         detail: str,
@@ -213,8 +206,8 @@ class Guard:
             "INSERT INTO guard_events (at_us, kind, protocol, principal, session, remote,"
             " owners, flags, refused, incident, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                time.time_ns() // 1000, kind, protocol.value, me, session, remote,
-                " ".join(sorted(foreign)), " ".join(flags), int(refused), incident, detail,
+                time.time_ns() // 1000, kind, who.protocol.value, who.me, who.session,
+                who.remote, who.owners, " ".join(flags), int(refused), incident, detail,
             ),
         )  # fmt: skip
         return int(cur.lastrowid or 0)

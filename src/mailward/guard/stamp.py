@@ -34,10 +34,6 @@ class Stamp:
     def owners(self) -> set[str]:
         return {owner for owner, _part, _item in self.entries}
 
-    def merge(self, other: "Stamp") -> None:
-        self.entries |= other.entries
-        self.flags |= other.flags
-
     def encode(self) -> str:
         """One header value: `flags|owners|entries` — flags and owners comma-separated,
         entries `owner part item` joined by ';'. The owners come first so that the

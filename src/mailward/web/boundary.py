@@ -22,7 +22,8 @@ from mailward.auth import Sessions
 from mailward.core.errors import MailwardError
 from mailward.core.principal import Principal, Protocol
 from mailward.guard import PROTOCOL_SCOPE, Guard, Stamp, Switches
-from mailward.web.session import SESSION_COOKIE
+from mailward.web.headers import COMMON_HEADERS
+from mailward.web.session import session_token
 
 T = TypeVar("T")
 STAMP_HEADER = b"x-mailward-stamp"
@@ -131,8 +132,8 @@ async def _reply(send: Send, status: int, api: bool, html: bytes, detail: str) -
         (b"content-type", kind),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"private, no-store"),
-        (b"x-content-type-options", b"nosniff"),
         (b"content-security-policy", b"default-src 'none'; style-src 'self'"),
+        *COMMON_HEADERS,  # the same as every other response (SecurityHeaders)
     ]
     if status == 503:
         headers.append((b"retry-after", b"60"))
@@ -159,15 +160,7 @@ class Boundary:
     def _who(self, scope: Scope, protocol: Protocol, remote: str) -> Principal | None:
         """The principal of a request no route resolved (a reply that never reached
         a route, e.g. from a cache): from its own cookie or bearer token."""
-        token = ""
-        for k, v in scope.get("headers", []):
-            if k == b"authorization" and v[:7].lower() == b"bearer ":
-                token = v[7:].decode("latin-1").strip()
-            elif k == b"cookie" and not token:
-                for part in v.decode("latin-1").split(";"):
-                    name, _, value = part.strip().partition("=")
-                    if name == SESSION_COOKIE:
-                        token = value
+        token = session_token(scope)
         try:
             return self._sessions().resolve(token, remote=remote, protocol=protocol)
         except MailwardError:

@@ -28,7 +28,7 @@ from mailward.core.errors import MailwardError
 from mailward.core.principal import Principal, Protocol
 from mailward.guard import Stamp, Switches
 from mailward.web.boundary import STAMP_HEADER
-from mailward.web.session import SESSION_COOKIE
+from mailward.web.session import session_token
 
 CACHE_S = 2.0
 CANCEL_ONE_IN = 5
@@ -60,16 +60,6 @@ def _principal(scope: Scope) -> Principal | None:
     return p if isinstance(p, Principal) else None
 
 
-def _cookie(scope: Scope, name: str) -> str:
-    for k, v in scope.get("headers", []):
-        if k == b"cookie":
-            for part in v.decode("latin-1").split(";"):
-                key, _, value = part.strip().partition("=")
-                if key == name:
-                    return str(value)
-    return ""
-
-
 class FaultyPageCache:
     def __init__(
         self,
@@ -88,7 +78,7 @@ class FaultyPageCache:
     def _who(self, scope: Scope) -> str:
         """Ground truth only: the account the asking request is signed in as."""
         try:
-            token = _cookie(scope, SESSION_COOKIE)
+            token = session_token(scope)
             return str(self.sessions.resolve(token, remote="", protocol=Protocol.WEB).account_id)
         except MailwardError:
             return ""

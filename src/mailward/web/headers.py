@@ -17,7 +17,7 @@ BODY_CSP = (
 )
 BODY_CSP_REMOTE_IMAGES = BODY_CSP.replace("img-src data:", "img-src data: https:")
 
-_COMMON = [
+COMMON_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
@@ -43,7 +43,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                headers += [h for h in _COMMON if h[0] not in names]
+                headers += [h for h in COMMON_HEADERS if h[0] not in names]
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", PAGE_CSP.encode()))
                 if b"x-frame-options" not in names:

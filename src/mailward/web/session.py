@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import secrets
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 SESSION_COOKIE = "mw_session"
 LOGIN_CSRF_COOKIE = "mw_login_csrf"
@@ -43,3 +44,12 @@ def client_ip(request: Request) -> str:
 
 def device(request: Request) -> str:
     return request.headers.get("user-agent", "")[:300]
+
+
+def session_token(scope: Scope) -> str:
+    """The session token a request presents: a bearer token, else the cookie."""
+    conn = HTTPConnection(scope)
+    auth = conn.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return str(conn.cookies.get(SESSION_COOKIE, ""))
