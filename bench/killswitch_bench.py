@@ -41,7 +41,8 @@ def main() -> None:
     seed(data, args.clients, 20, run, None)
     web, mx = free_port(), free_port()
     cmd = [sys.executable, "-m", "mailward", "--data", str(data), "serve", "--web",
-           f"127.0.0.1:{web}", "--smtp", f"127.0.0.1:{mx}", "--submission", "off"]  # fmt: skip
+           f"127.0.0.1:{web}", "--smtp", f"127.0.0.1:{mx}", "--submission", "off",
+           "--imap", "off", "--pop3", "off"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     switches = Switches(Settings(data=data).data / "guard.json")
     try:

@@ -95,7 +95,18 @@ def run_mailward(
     rt.close()
     port = free_port()
     cmd = [sys.executable, "-m", "mailward", "serve", "--data", str(data)]
-    cmd += ["--smtp", f"127.0.0.1:{port}", "--submission", "off", "--web", "off"]
+    cmd += [
+        "--smtp",
+        f"127.0.0.1:{port}",
+        "--submission",
+        "off",
+        "--web",
+        "off",
+        "--imap",
+        "off",
+        "--pop3",
+        "off",
+    ]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     env = {**os.environ, "MAILWARD_HOSTNAME": "mx.example.test"}

@@ -135,7 +135,8 @@ def main() -> None:
         populate(data, args.messages)
         port = free_port()
         cmd = [sys.executable, "-m", "mailward", "serve", "--data", str(data),
-               "--web", f"127.0.0.1:{port}", "--smtp", "off", "--submission", "off"]  # fmt: skip
+               "--web", f"127.0.0.1:{port}", "--smtp", "off", "--submission", "off",
+               "--imap", "off", "--pop3", "off"]  # fmt: skip
         if args.workers > 1:
             cmd += ["--workers", str(args.workers)]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

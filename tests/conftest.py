@@ -13,6 +13,11 @@ settings.register_profile("ci", max_examples=40, deadline=None)
 settings.register_profile("fuzz", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Servers the tests start (in subprocesses too) open only the listeners a test
+# names: the IMAP and POP3 defaults (2143, 2110) stay free for a running service.
+os.environ.setdefault("MAILWARD_IMAP", "off")
+os.environ.setdefault("MAILWARD_POP3", "off")
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:

@@ -36,7 +36,7 @@ err = Console(stderr=True, highlight=False)
 
 def _runtime(args: argparse.Namespace) -> Runtime:
     flags = {"data": args.data}
-    for name in ("web", "smtp", "submission"):
+    for name in ("web", "smtp", "submission", "imap", "pop3"):
         flags[name] = getattr(args, name, None)
     if getattr(args, "no_guard", False):
         flags["guard"] = False
@@ -98,6 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         out.print(
             f"Web mail: http://{rt.settings.web}/ (unless --web says otherwise)\n"
             "Try:  swaks --server 127.0.0.1:2525 --to alice@example.test   (MX)\n"
+            f"      IMAP {rt.settings.imap} and POP3 {rt.settings.pop3}: STARTTLS/STLS,"
+            " then the demo address and password"
+            + (" (plain login allowed on loopback)" if rt.settings.plaintext_login else "")
+            + "\n"
             f"      echo alice-demo-pass | mailward --data {rt.settings.data} mail "
             "--user alice@example.test --password-stdin list\n"
             f"Containment (kill switch, flags, guard events): /admin as {operators}\n"
@@ -571,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--smtp", help="inbound (MX) listener HOST:PORT or off (default 127.0.0.1:2525)")
     s.add_argument("--submission", help="submission listener HOST:PORT or off (default :2587)")
+    s.add_argument("--imap", help="IMAP listener HOST:PORT or off (default 127.0.0.1:2143)")
+    s.add_argument("--pop3", help="POP3 listener HOST:PORT or off (default 127.0.0.1:2110)")
     s.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the listeners (default 1)"
     )

@@ -25,7 +25,10 @@ class Settings:
         retention_days: how long tombstones of expunged items are kept.
         audit: record accesses (off only for benchmarks measuring its cost).
         fast_hashing: cheap argon2 parameters, for tests and demo data only.
-        web, smtp, submission: listener addresses "HOST:PORT", or "off".
+        web, smtp, submission, imap, pop3: listener addresses "HOST:PORT", or "off".
+        plaintext_login: let IMAP LOGIN and POP3 USER/PASS through without TLS
+            from loopback clients (tests, local tools); otherwise only after
+            STARTTLS/STLS (RFC 9051 §6.2.3, RFC 2595 §2).
         hostname: this service's name in greetings and Received: fields
             ("" = the machine's).
         max_message_bytes: the largest message accepted (announced as SIZE).
@@ -54,6 +57,9 @@ class Settings:
     web: str = "127.0.0.1:8025"
     smtp: str = "127.0.0.1:2525"
     submission: str = "127.0.0.1:2587"
+    imap: str = "127.0.0.1:2143"
+    pop3: str = "127.0.0.1:2110"
+    plaintext_login: bool = False
     hostname: str = ""
     max_message_bytes: int = 25 * 1024 * 1024
     tls_cert_file: Path | None = None
@@ -121,6 +127,9 @@ _READERS: dict[str, Any] = {
     "web": str,
     "smtp": str,
     "submission": str,
+    "imap": str,
+    "pop3": str,
+    "plaintext_login": _bool,
     "hostname": str,
     "max_message_bytes": int,
     "tls_cert_file": lambda v: Path(str(v)),
@@ -161,7 +170,7 @@ def load_settings(
                     raise InvalidInput(f"setting {name}: cannot read {source[key]!r}") from None
                 break
     settings = Settings(**values)
-    for name in ("web", "smtp", "submission"):
+    for name in ("web", "smtp", "submission", "imap", "pop3"):
         listen_address(getattr(settings, name))  # fail at start, with the setting named
     if settings.smarthost:
         listen_address(settings.smarthost)

@@ -220,6 +220,7 @@ def run_drill(
         cmd = [
             sys.executable, "-m", "mailward", "--data", str(data), "serve",
             "--web", f"127.0.0.1:{port}", "--smtp", "off", "--submission", "off",
+            "--imap", "off", "--pop3", "off",
             "--inject-fault", fault,
         ]  # fmt: skip
         if not guard:

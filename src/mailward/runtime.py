@@ -6,14 +6,22 @@ exist) receive a Runtime and ask it for a MailAccess bound to a Principal.
 
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mailward.access import Delegation, MailAccess, Relaying, Restoring, Services
 from mailward.audit import AuditLog, VerifyResult, verify_chain
-from mailward.auth import AppPasswords, Directory, Logins, Passwords, SecondFactor, Sessions
+from mailward.auth import (
+    AppPasswords,
+    Directory,
+    LoginCache,
+    Logins,
+    Passwords,
+    SecondFactor,
+    Sessions,
+)
 from mailward.config import Settings, listen_address
 from mailward.core.ids import AccountId, MessageId, SessionId
 from mailward.core.principal import Principal, Protocol
@@ -21,9 +29,11 @@ from mailward.crypto import Keyring, ensure_certificate, load_or_create_master_k
 from mailward.db import Database
 from mailward.guard import Guard, Stamp, Switches
 from mailward.guard.crossings import CrossingLog
+from mailward.imap import ImapBackend
 from mailward.incident import Incident, Incidents, Report, build_report
 from mailward.incident.notify import Restored, notice_message, notice_text, regulator_summary
 from mailward.outbound.relay import Relay, RelayPolicy
+from mailward.pop3 import Pop3Backend
 from mailward.smtp import SmtpBackend
 from mailward.store import FsBlobStore, SqliteBlobStore, SqliteStore
 from mailward.web import WebBackend
@@ -102,7 +112,7 @@ class Runtime:
             Logins(
                 store, passwords, SecondFactor(store, keyring),
                 AppPasswords(store, keyring.service_key(APP_PASSWORD_KEY)), faults=faults,
-                crossing=crossings.note,
+                crossing=crossings.note, cache=LoginCache(),
             ),
             Sessions(
                 store, keyring.service_key(SESSION_TOKEN_KEY), mismatch=mismatch, faults=faults,
@@ -178,6 +188,45 @@ class Runtime:
             tls=self.tls_context(),
             queued=queued,
             stopped=lambda scope: self.switches.engaged(scope) is not None,
+        )
+
+    def guard_check(self, protocol: Protocol) -> Callable[[Principal, Sequence[object], str], bool]:
+        """The response guard for a protocol whose replies are built from door
+        objects (IMAP, POP3): every object's owner must be the principal's account
+        (or have granted it); otherwise the guard trips (recorded, contained) and
+        nothing is sent."""
+
+        def check(principal: Principal, objects: Sequence[object], part: str) -> bool:
+            receiver = principal.receiver or principal.account_id
+            owners = {getattr(o, "owner", "") for o in objects}
+            if owners <= {receiver}:
+                return True
+            stamp = Stamp()
+            stamp.add(list(objects), part)
+            return self.guard.check(principal, stamp, protocol, principal.remote).send
+
+        return check
+
+    def imap_backend(self) -> ImapBackend:
+        return ImapBackend(
+            door=self.access,
+            logins=self.logins,
+            hostname=self.settings.server_name,
+            tls=self.tls_context(),
+            plaintext_login=self.settings.plaintext_login,
+            stopped=lambda: self.switches.engaged("imap") is not None,
+            check=self.guard_check(Protocol.IMAP),
+        )
+
+    def pop3_backend(self) -> Pop3Backend:
+        return Pop3Backend(
+            door=self.access,
+            logins=self.logins,
+            hostname=self.settings.server_name,
+            tls=self.tls_context(),
+            plaintext_login=self.settings.plaintext_login,
+            stopped=lambda: self.switches.engaged("pop3") is not None,
+            check=self.guard_check(Protocol.POP3),
         )
 
     def verify_audit(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:

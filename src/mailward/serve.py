@@ -22,6 +22,8 @@ import anyio.to_thread
 import uvicorn
 
 from mailward.config import Settings, listen_address
+from mailward.imap import start_imap
+from mailward.pop3 import start_pop3
 from mailward.runtime import Runtime
 from mailward.smtp import start_listeners
 from mailward.smtp.server import Listen
@@ -54,8 +56,15 @@ async def serve(
             "web": _bind(listen_address(rt.settings.web)),
             "smtp": listen_address(rt.settings.smtp),
             "submission": listen_address(rt.settings.submission),
+            "imap": listen_address(rt.settings.imap),
+            "pop3": listen_address(rt.settings.pop3),
         }
     listeners = await start_listeners(backend, sockets["smtp"], sockets["submission"])
+    imap_backend, pop3_backend = rt.imap_backend(), rt.pop3_backend()
+    mail_servers = {
+        "imap": await start_imap(imap_backend, sockets.get("imap")),
+        "pop3": await start_pop3(pop3_backend, sockets.get("pop3")),
+    }
     web = _web_server(rt, sockets.get("web"), wake)
     # Page handlers run in anyio's thread pool (40 threads by default). They are
     # CPU-bound under one interpreter lock, and 40 threads thrash it: measured with
@@ -70,6 +79,10 @@ async def serve(
         announce(f"listening web http://{host}:{port}/")
     for name, (host, port) in listeners.addresses.items():
         announce(f"listening {name} {host}:{port}")
+    for name, server in mail_servers.items():
+        if server is not None:
+            host, port = server.sockets[0].getsockname()[:2]
+            announce(f"listening {name} {host}:{port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -95,6 +108,11 @@ async def serve(
             await web_task
         listeners.close()
         await listeners.wait_closed()
+        for server in mail_servers.values():
+            if server is not None:
+                server.close()
+        imap_backend.pool.shutdown(wait=False, cancel_futures=True)
+        pop3_backend.pool.shutdown(wait=False, cancel_futures=True)
         relay.stop()
         backend.pool.shutdown(wait=True)
 
@@ -156,6 +174,8 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
         "web": _bind(listen_address(settings.web)),
         "smtp": _bind(listen_address(settings.smtp)),
         "submission": _bind(listen_address(settings.submission)),
+        "imap": _bind(listen_address(settings.imap)),
+        "pop3": _bind(listen_address(settings.pop3)),
     }
     for name, sock in sockets.items():
         if isinstance(sock, socket.socket):

@@ -63,6 +63,21 @@ def check_owner(row_owner: str, served: AccountId, item: str) -> Crossing | None
     return None
 
 
+def check_sealed(sealer: Sealer, served: AccountId, row: MessageRow) -> Crossing | None:
+    """The owner column, then one sealed field (the subject) opened: the cheap
+    form of `open_summary`'s checks, for paths that hand out no list fields
+    (IMAP and POP3 fetches). A row whose sealed fields are another account's
+    fails here, not only when they are shown."""
+    crossing = check_owner(row.account_id, served, row.id)
+    if crossing is not None:
+        return crossing
+    try:
+        sealer.open_text(row.id, P_SUBJECT, row.sealed.subject)
+    except IntegrityError as exc:
+        return Crossing(row.account_id, row.id, f"sealed field does not open: {exc}")
+    return None
+
+
 def open_summary(
     sealer: Sealer, served: AccountId, row: MessageRow, mailbox_name: str
 ) -> MessageSummary | Crossing:

@@ -45,6 +45,11 @@ class Changing(Door):
         self._s.store.rename_mailbox(self._me, row.id, new_name)
         self._names.pop(row.id, None)
 
+    def subscribe(self, name: str, on: bool = True) -> None:
+        """Add the mailbox to (or take it off) the subscription list."""
+        row = self._mailbox(name)
+        self._s.store.set_subscribed(self._me, row.id, on)
+
     def delete_mailbox(self, name: str) -> None:
         """Delete an empty user folder. Special mailboxes stay."""
         row = self._mailbox(name)

@@ -1,6 +1,6 @@
 """What the door stands on: built once by `runtime`, shared by every MailAccess."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailward.audit import AuditLog
 from mailward.crypto import Keyring
@@ -15,6 +15,9 @@ class Services:
 
     Attributes:
         retention_s: how long an expunged item's tombstone (and blob) is kept.
+        uid_lists: (account id, mailbox id) -> (uidnext, total, UIDs): the UID
+            lists IMAP and POP3 sessions select, kept between sessions. Keyed by
+            owner first, and only ever read through a door bound to that owner.
     """
 
     store: MailStore
@@ -22,3 +25,4 @@ class Services:
     keyring: Keyring
     audit: AuditLog
     retention_s: int = DEFAULT_RETENTION_S
+    uid_lists: dict[tuple[str, str], tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)

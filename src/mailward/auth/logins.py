@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mailward.auth.app_passwords import AppPasswords
+from mailward.auth.login_cache import LoginCache
 from mailward.auth.passwords import Passwords
 from mailward.auth.second_factor import SecondFactor
 from mailward.core.account import LoginEvent
@@ -73,6 +74,7 @@ class Logins:
     app_passwords: AppPasswords | None = None
     faults: frozenset[str] = frozenset()
     crossing: Callable[[str, str, str, str], None] = _no_crossing
+    cache: LoginCache | None = None  # recent password successes (mail protocols only)
 
     def _record(
         self,
@@ -148,6 +150,13 @@ class Logins:
                 self._record(row.id, address, remote, protocol, client, False,
                              "app-password-required")  # fmt: skip
                 raise AuthError(REFUSED)
+        cache = self.cache if protocol in MAIL_PROTOCOLS else None
+        if (
+            cache is not None
+            and not row.disabled
+            and cache.hit(address, password, row.id, row.password_hash)
+        ):
+            return self._accepted(row, address, remote, protocol, client, "ok")
         if not self.passwords.verify(row.password_hash, password):
             self._record(row.id, address, remote, protocol, client, False, "bad-password")
             raise AuthError(REFUSED)
@@ -165,6 +174,8 @@ class Logins:
             raise AuthError(REFUSED)
         if self.passwords.needs_rehash(row.password_hash):
             self.store.set_password_hash(row.id, self.passwords.hash(password))
+        elif cache is not None and not row.disabled:
+            cache.remember(address, password, row.id, row.password_hash)
         return self._accepted(row, address, remote, protocol, client, "ok")
 
     def _accepted(
@@ -205,6 +216,8 @@ class Logins:
             raise InvalidInput(f"a password needs {MIN_PASSWORD_CHARS} to 1024 characters")
         self.confirm_password(principal, current)
         self.store.set_password_hash(principal.account_id, self.passwords.hash(new))
+        if self.cache is not None:
+            self.cache.forget(principal.account_id)
 
     def history(self, account_id: AccountId, limit: int = 100) -> list[LoginEvent]:
         """Login attempts naming this account, newest first."""

@@ -35,6 +35,7 @@ class Part(StrEnum):
     BODY = "body"
     RAW = "raw"
     FLAGS = "flags"
+    STRUCTURE = "structure"  # MIME structure: types, sizes, attachment names (IMAP)
     ENVELOPE = "envelope"  # an outbound queue entry's sender and recipients
     LOGINS = "logins"  # an account's login history (account data, not mail)
     ATTACHMENT_NAMES = "attachment-names"  # only the names (an incident report's lookup)

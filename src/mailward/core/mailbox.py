@@ -59,3 +59,13 @@ class MailboxInfo:
     total: int
     unread: int
     subscribed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """A mailbox as selected: its state and every UID in it, ascending (message
+    sequence number n is `uids[n - 1]`, RFC 9051 §2.3.1.2)."""
+
+    owner: AccountId
+    info: MailboxInfo
+    uids: tuple[int, ...]

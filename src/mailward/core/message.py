@@ -89,3 +89,29 @@ class Page(Generic[T]):
     owner: AccountId
     items: Sequence[T]
     cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A message's identity and state, without content: what IMAP keeps per
+    message of a selected mailbox and POP3 per message of the maildrop."""
+
+    owner: AccountId
+    id: MessageId
+    uid: int
+    modseq: int
+    internal_us: int
+    size: int
+    flags: Flags
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a fetch handed out of one message: `data` maps each asked-for item
+    (`ENVELOPE`, `BODYSTRUCTURE`, `BODY`, `SECTION:<spec>`, `TOP:<lines>`) to its
+    bytes; `flags` is set when the fetch changed them (\\Seen set by reading)."""
+
+    owner: AccountId
+    id: MessageId
+    data: dict[str, bytes]
+    flags: Flags | None = None

@@ -4,7 +4,9 @@ Layout: `summary` (the list entry computed at delivery: decoded sender, recipien
 subject, date, snippet; a header-only fast path for single-part messages),
 `structure` (a message opened for reading: all headers, text and HTML bodies,
 numbered attachments, one attachment's bytes, the raw header section),
-`filenames` (attachment names safe for any disk or browser). Private modules:
+`filenames` (attachment names safe for any disk or browser), `imap` (ENVELOPE,
+BODYSTRUCTURE and BODY[section] in IMAP wire bytes, values as sent; never raises;
+sections come with audit labels of the parts they expose). Private modules:
 `_tree` (parsing with the email package, nesting cap, body/attachment rules),
 `_fasthead` (the header section of a plain single-part message read without the
 email package, for `summary`), `_headers` (header section end, unfolding, RFC
@@ -24,6 +26,7 @@ Invariants:
 """
 
 from mailward.mime.filenames import sanitize_filename
+from mailward.mime.imap import bodystructure, envelope, header_fields, section
 from mailward.mime.structure import Opened, attachment, header_block, open_message
 from mailward.mime.summary import Summary, summarize
 
@@ -31,8 +34,12 @@ __all__ = [
     "Opened",
     "Summary",
     "attachment",
+    "bodystructure",
+    "envelope",
     "header_block",
+    "header_fields",
     "open_message",
     "sanitize_filename",
+    "section",
     "summarize",
 ]

@@ -25,6 +25,7 @@ from mailward.store.rows import (
     AccountRow,
     AppPasswordRow,
     GrantRow,
+    IndexRow,
     LoginRow,
     MailboxRow,
     MessageRow,
@@ -95,6 +96,9 @@ class MailStore(Protocol):
     def mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxRow | None: ...
     def mailbox_by_name(self, account_id: AccountId, name: str) -> MailboxRow | None: ...
     def rename_mailbox(self, account_id: AccountId, mailbox_id: MailboxId, name: str) -> None: ...
+    def set_subscribed(self, account_id: AccountId, mailbox_id: MailboxId, on: bool) -> None:
+        """RFC 9051 §6.3.7: whether the mailbox is in the subscription list."""
+
     def delete_mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> None:
         """Raises: Conflict if the mailbox still holds messages."""
 
@@ -117,6 +121,21 @@ class MailStore(Protocol):
         attempt: the caller gets NotFound either way)."""
 
     def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]: ...
+    def mailbox_uids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[int]:
+        """Every UID in the mailbox, ascending (RFC 9051 §2.3.1.2: the message
+        sequence numbers are their positions)."""
+
+    def index_rows(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        first_uid: int,
+        last_uid: int,
+        changed_since: int = 0,
+    ) -> list[IndexRow]:
+        """The messages with first_uid <= uid <= last_uid (and modseq > changed_since),
+        ascending by UID."""
+
     def set_flags(self, account_id: AccountId, message_id: MessageId, flags: str) -> MessageRow: ...
     def move_message(
         self,

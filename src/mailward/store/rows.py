@@ -60,6 +60,20 @@ class MessageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexRow:
+    """A message's identity and state without its sealed fields (IMAP and POP3
+    keep one per message of a selected mailbox)."""
+
+    account_id: AccountId
+    id: MessageId
+    uid: int
+    modseq: int
+    internal_us: int
+    size: int
+    flags: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message to insert; the store assigns uid and modseq."""
 

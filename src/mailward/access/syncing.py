@@ -1,0 +1,220 @@
+"""Mailboxes as mail programs see them (IMAP, POP3): a selected mailbox's UIDs,
+each message's state, and parts of messages by IMAP section.
+
+The same rules as every other door method: rows only from queries scoped to the
+principal, opened only with its key, each part recorded before it is returned.
+A fetch records, per part of the message exposed (`subject`, `headers`, `body`,
+`attachment:N`, `raw`, `structure`), which items, and whether each was unread.
+The UID list and the state of messages (UID, size, dates, flags) are recorded
+only when flags are handed out (part `flags`); they carry no content.
+"""
+
+from collections.abc import Callable, Sequence
+
+from mailward.access._door import Door, _info
+from mailward.access._recording import record
+from mailward.access._sealing import check_sealed
+from mailward.core.access_event import Action, Part
+from mailward.core.errors import InvalidInput
+from mailward.core.flags import Flags, SystemFlag
+from mailward.core.ids import MessageId
+from mailward.core.mailbox import MailboxView
+from mailward.core.message import Fetched, IndexEntry
+from mailward.mime import header_block
+from mailward.mime import imap as mime
+from mailward.store import IndexRow, MessageRow
+
+MAX_UID_LISTS = 10_000  # cached UID lists; the cache is emptied when it grows past this
+_SEEN = Flags.of(SystemFlag.SEEN)
+
+
+def _top(raw: bytes, lines: int) -> tuple[bytes, tuple[str, ...]]:
+    """RFC 1939 §7 TOP: the header section and the first `lines` lines of the body."""
+    head = header_block(raw)
+    body = raw[len(head) :]
+    if lines <= 0 or not body:
+        return head, (Part.HEADERS,)
+    cut = 0
+    for _ in range(lines):
+        nl = body.find(b"\n", cut)
+        if nl < 0:
+            cut = len(body)
+            break
+        cut = nl + 1
+    return head + body[:cut], (Part.HEADERS, Part.BODY)
+
+
+def _item(raw: bytes, what: str) -> tuple[bytes, tuple[str, ...]]:
+    if what == "ENVELOPE":
+        return mime.envelope(raw), (Part.HEADERS,)
+    if what in ("BODYSTRUCTURE", "BODY"):
+        return mime.bodystructure(raw, extensible=what == "BODYSTRUCTURE"), (Part.STRUCTURE,)
+    if what.startswith("SECTION:"):
+        return mime.section(raw, what[8:])
+    if what.startswith("TOP:") and what[4:].isdigit():
+        return _top(raw, int(what[4:]))
+    raise InvalidInput(f"unknown fetch item {what!r}")
+
+
+class Syncing(Door):
+    """MailAccess: what IMAP and POP3 sessions need."""
+
+    def open_mailbox(self, name: str) -> MailboxView:
+        """The mailbox's state and all its UIDs (nothing recorded: no content)."""
+        row = self._mailbox(name)
+        key = (self._me, row.id)
+        cache = self._s.uid_lists
+        hit = cache.get(key)
+        # Same UIDNEXT and the same count: no message came in (each gets a new UID)
+        # and none left (the count would drop), so the list is the same.
+        if hit is not None and hit[0] == row.uidnext and hit[1] == row.total:
+            uids = hit[2]
+        else:
+            uids = tuple(self._s.store.mailbox_uids(self._me, row.id))
+            if len(cache) >= MAX_UID_LISTS:
+                cache.clear()
+            cache[key] = (row.uidnext, len(uids), uids)
+        return MailboxView(self._me, _info(row), uids)
+
+    def index(
+        self,
+        mailbox: str,
+        first_uid: int,
+        last_uid: int,
+        *,
+        changed_since: int = 0,
+        record_flags: bool = False,
+    ) -> list[IndexEntry]:
+        """The state of each message with first_uid <= UID <= last_uid (and a modseq
+        above `changed_since`), ascending. With `record_flags` the flags are handed
+        out: one record names every item (part `flags`)."""
+        box = self._mailbox(mailbox)
+        rows = self._s.store.index_rows(self._me, box.id, first_uid, last_uid, changed_since)
+        parsed: dict[str, Flags] = {}
+        out = []
+        for r in rows:
+            self._own(r)
+            flags = parsed.get(r.flags)
+            if flags is None:
+                flags = parsed[r.flags] = Flags.parse(r.flags)
+            out.append(IndexEntry(self._me, r.id, r.uid, r.modseq, r.internal_us, r.size, flags))
+        if record_flags and out:
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    self._me,
+                    box.name,
+                    [e.id for e in out],
+                    [not e.flags.seen for e in out],
+                    Part.FLAGS,
+                    Action.LIST,
+                )
+            )
+        return out
+
+    def _own(self, r: IndexRow) -> None:
+        if r.account_id != self._me:
+            self._row(r.id, Part.FLAGS, Action.LIST)  # refuses (recorded) or NotFound
+
+    def fetch(
+        self,
+        ids: Sequence[MessageId | str],
+        items: Sequence[str],
+        *,
+        set_seen: bool = False,
+        detail: str = "",
+    ) -> list[Fetched]:
+        """Parts of messages: each of `items` (`ENVELOPE`, `BODYSTRUCTURE`, `BODY`,
+        `SECTION:<IMAP section spec>`, `TOP:<lines>`) for each message, in order.
+
+        Every part exposed is recorded (one record per part, naming each item and
+        whether it was unread) before anything is returned; with `set_seen`
+        (IMAP BODY[...] without PEEK, POP3 RETR), unread messages get \\Seen in the
+        same transaction, recorded as such.
+        """
+        rows: list[MessageRow] = []
+        out: list[Fetched] = []
+        exposed: dict[str, list[tuple[MessageId, bool]]] = {}
+        mailbox = ""
+        for message_id in ids:
+            # The raw message opens only with our key under owner-bound associated
+            # data: a row or blob of another account fails (refused, recorded). Of
+            # the sealed list fields, which are not handed out, one is opened: a
+            # row carrying another account's fields is caught too.
+            row = self._row(message_id, Part.RAW, Action.READ)
+            crossing = check_sealed(self._user(), self._me, row)
+            if crossing is not None:
+                raise self._refuse(crossing, Part.RAW, Action.READ)
+            mailbox = self._name_of(row.mailbox_id)
+            raw = self._raw(row, Part.RAW, Action.READ)
+            data: dict[str, bytes] = {}
+            labels: dict[str, None] = {}
+            for what in items:
+                data[what], parts = _item(raw, what)
+                labels.update(dict.fromkeys(parts))
+            unread = not Flags.parse(row.flags).seen
+            for label in labels:
+                exposed.setdefault(label, []).append((row.id, unread))
+            rows.append(row)
+            out.append(Fetched(self._me, row.id, data))
+        if not out:
+            return out
+        with self._s.store.transaction():
+            self._s.audit.append_many(
+                [
+                    record(
+                        self.principal,
+                        self._me,
+                        mailbox,
+                        [i for i, _ in pairs],
+                        [u for _, u in pairs],
+                        label,
+                        Action.READ,
+                        detail=detail,
+                    )
+                    for label, pairs in exposed.items()
+                ]
+            )
+            if set_seen:
+                for k, row in enumerate(rows):
+                    flags = Flags.parse(row.flags)
+                    if flags.seen:
+                        continue
+                    change = self._changed(row, Action.FLAG, "+\\Seen (read)", Part.FLAGS)
+                    after = flags.union(_SEEN)
+                    self._s.store.set_flags(self._me, row.id, after.text())
+                    self._s.audit.append(change)
+                    out[k] = Fetched(self._me, row.id, out[k].data, after)
+        return out
+
+    def matching(
+        self,
+        ids: Sequence[MessageId | str],
+        test: Callable[[MessageId, bytes], bool],
+        detail: str = "",
+    ) -> list[MessageId]:
+        """The ids among `ids` whose raw message passes `test` (a search over
+        content). Only which items matched leaves; they are recorded (part `-`)."""
+        found: list[MessageId] = []
+        unread: list[bool] = []
+        mailbox = ""
+        for message_id in ids:
+            row, summary = self._item(message_id, Part.NONE, Action.LIST)
+            mailbox = summary.mailbox
+            if test(row.id, self._raw(row, Part.NONE, Action.LIST)):
+                found.append(row.id)
+                unread.append(summary.unread)
+        if found:
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    self._me,
+                    mailbox,
+                    found,
+                    unread,
+                    Part.NONE,
+                    Action.LIST,
+                    detail=detail or "matched a search",
+                )
+            )
+        return found

@@ -1,0 +1,264 @@
+"""Message commands: FETCH STORE COPY MOVE EXPUNGE and their UID forms
+(RFC 9051 §6.4; RFC 4315 UIDPLUS; RFC 6851 MOVE; RFC 7162 CONDSTORE).
+
+What each FETCH item exposes is recorded by the door per part: FLAGS (`flags`),
+ENVELOPE (`headers`), BODYSTRUCTURE (`structure`), BODY[section] (the part it is:
+`subject`, `headers`, `body`, `attachment:N`, `raw`). BODY[...] without PEEK,
+RFC822 and RFC822.TEXT set \\Seen (recorded as such) in a read-write mailbox.
+"""
+
+import bisect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mailward.core.flags import Flags, SystemFlag
+from mailward.core.ids import MessageId
+from mailward.core.message import Fetched, IndexEntry
+from mailward.imap.protocol import Command
+from mailward.imap.protocol import response as out
+from mailward.imap.protocol.grammar import CopyTo, Fetch, FetchAtt, SeqSet, Store, resolve
+from mailward.imap.replies import Reply
+
+if TYPE_CHECKING:
+    from mailward.imap.session import Session
+
+FETCH_BATCH = 200  # messages per door call when parts are fetched
+_DELETED = SystemFlag.DELETED.value
+
+
+def uids_for(s: "Session", seqs: SeqSet, by_uid: bool) -> list[int]:
+    """The UIDs a sequence set names in the client's view, ascending.
+
+    Raises:
+        ValueError: a message sequence number past the last message (RFC 9051
+            §7.5.1: answered BAD). UID sets simply skip UIDs that are not there.
+    """
+    assert s.selected is not None
+    uids = s.selected.uids
+    if not uids:
+        if by_uid:
+            return []
+        raise ValueError("the mailbox is empty: no message sequence numbers")
+    chosen: set[int] = set()
+    if by_uid:
+        largest = uids[-1]
+        for lo, hi in resolve(seqs, largest):
+            i = bisect.bisect_left(uids, lo)
+            j = bisect.bisect_right(uids, hi)
+            chosen.update(uids[i:j])
+        return sorted(chosen)
+    for lo, hi in resolve(seqs, len(uids)):
+        if hi > len(uids):
+            raise ValueError(f"no message {hi}: the mailbox has {len(uids)}")
+        chosen.update(uids[lo - 1 : hi])
+    return sorted(chosen)
+
+
+async def entries_for(
+    s: "Session", uids: list[int], *, record_flags: bool = False, changed_since: int = 0
+) -> list[IndexEntry]:
+    assert s.selected is not None
+    if not uids:
+        return []
+    got = await s.call(
+        s.door.index, s.selected.name, uids[0], uids[-1], changed_since=changed_since,
+        record_flags=record_flags,
+    )  # fmt: skip
+    wanted = set(uids)
+    entries = [e for e in got if e.uid in wanted]
+    s.guard(entries, "flags" if record_flags else "-")
+    return entries
+
+
+def _door_item(att: FetchAtt) -> str | None:
+    if att.name in ("ENVELOPE", "BODYSTRUCTURE"):
+        return att.name
+    if att.name == "BODY":
+        return "BODY" if att.section is None else f"SECTION:{att.section}"
+    return {"RFC822": "SECTION:", "RFC822.HEADER": "SECTION:HEADER",
+            "RFC822.TEXT": "SECTION:TEXT"}.get(att.name)  # fmt: skip
+
+
+def _sets_seen(att: FetchAtt) -> bool:
+    return (att.name == "BODY" and att.section is not None and not att.peek) or att.name in (
+        "RFC822", "RFC822.TEXT",
+    )  # fmt: skip
+
+
+def _item_out(att: FetchAtt, data: bytes) -> bytes:
+    if att.name != "BODY" or att.section is None:
+        name = att.name.encode()
+        if att.name in ("ENVELOPE", "BODYSTRUCTURE", "BODY"):
+            return name + b" " + data
+        return name + b" " + out.string(data) if data else name + b' ""'
+    label = b"BODY[" + att.section.encode() + b"]"
+    if att.partial is not None:
+        origin, count = att.partial
+        data = data[origin : origin + count]
+        label += b"<%d>" % origin
+    return label + b" {%d}\r\n" % len(data) + data
+
+
+async def fetch(s: "Session", cmd: Command) -> Reply:
+    assert isinstance(cmd.args, Fetch) and s.selected is not None
+    sel = s.selected
+    by_uid = cmd.name.startswith("UID")
+    args = cmd.args
+    atts = list(args.atts)
+    names = {a.name for a in atts}
+    if args.changed_since is not None and "MODSEQ" not in names:
+        atts.append(FetchAtt("MODSEQ"))  # RFC 7162 §3.1.4.1
+    if by_uid and "UID" not in names:
+        atts.insert(0, FetchAtt("UID"))
+    if "MODSEQ" in names:
+        sel.condstore = True
+    uids = uids_for(s, args.seqs, by_uid)
+    set_seen = not sel.readonly and any(_sets_seen(a) for a in atts)
+    wants_flags = "FLAGS" in names or set_seen
+    entries = await entries_for(
+        s, uids, record_flags="FLAGS" in names, changed_since=args.changed_since or 0
+    )
+    items = list(dict.fromkeys(i for a in atts if (i := _door_item(a)) is not None))
+    for start in range(0, len(entries), FETCH_BATCH if items else len(entries) or 1):
+        batch = entries[start : start + FETCH_BATCH] if items else entries
+        fetched: Sequence[Fetched | None] = [None] * len(batch)
+        if items:
+            fetched = await s.call(
+                s.door.fetch, [e.id for e in batch], items, set_seen=set_seen,
+                detail=f"imap {cmd.name}",
+            )  # fmt: skip
+            s.guard(list(fetched), "raw")
+            # Only the messages still there (an expunge by another session in between)
+            have = {f.id: f for f in fetched if f is not None}
+            pairs: list[tuple[IndexEntry, Fetched | None]] = [
+                (e, have[e.id]) for e in batch if e.id in have
+            ]
+        else:
+            pairs = [(e, None) for e in batch]
+        for entry, got in pairs:
+            s.conn.send(_fetch_line(s, entry, got, atts, wants_flags))
+        await s.conn.flush()
+        if not items:
+            break
+    return ("OK", f"{cmd.name} done")
+
+
+def _fetch_line(
+    s: "Session", e: IndexEntry, got: Fetched | None, atts: list[FetchAtt], wants_flags: bool
+) -> bytes:
+    parts: list[bytes] = []
+    flags = got.flags if got is not None and got.flags is not None else e.flags
+    seen_flags = False
+    for att in atts:
+        if att.name == "UID":
+            parts.append(b"UID %d" % e.uid)
+        elif att.name == "FLAGS":
+            parts.append(b"FLAGS " + out.flag_list(flags))
+            seen_flags = True
+        elif att.name == "INTERNALDATE":
+            parts.append(b"INTERNALDATE " + out.internal_date(e.internal_us))
+        elif att.name == "RFC822.SIZE":
+            parts.append(b"RFC822.SIZE %d" % e.size)
+        elif att.name == "MODSEQ":
+            parts.append(b"MODSEQ (%d)" % e.modseq)
+        else:
+            item = _door_item(att)
+            if got is not None and item is not None:
+                parts.append(_item_out(att, got.data[item]))
+    if got is not None and got.flags is not None and not seen_flags and wants_flags:
+        parts.append(b"FLAGS " + out.flag_list(flags))  # RFC 9051 §6.4.5: \Seen was set
+    seq = s.seq_of(e.uid)
+    return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
+
+
+async def store(s: "Session", cmd: Command) -> Reply:
+    """RFC 9051 §6.4.6; RFC 7162 §3.1.3 UNCHANGEDSINCE / [MODIFIED]."""
+    assert isinstance(cmd.args, Store) and s.selected is not None
+    if s.selected.readonly:
+        return ("NO", "[READ-ONLY] the mailbox is selected read-only")
+    a = cmd.args
+    by_uid = cmd.name.startswith("UID")
+    new = Flags.of(*[f for f in a.flags if f != "\\Recent"])
+    entries = await entries_for(s, uids_for(s, a.seqs, by_uid))
+    modified: list[int] = []
+    if a.unchanged_since is not None:
+        s.selected.condstore = True
+        keep = [e for e in entries if e.modseq <= a.unchanged_since]
+        modified = [e.uid if by_uid else s.seq_of(e.uid) for e in entries if e not in keep]
+        entries = keep
+    if entries:
+        if a.mode == "+":
+            add, remove = new, Flags()
+        elif a.mode == "-":
+            add, remove = Flags(), new
+        else:
+            current: frozenset[str] = frozenset().union(*(e.flags.values for e in entries))
+            add, remove = new, Flags(current - new.values)
+        changed = await s.call(s.door.set_flags, [e.id for e in entries], add, remove)
+        s.guard(changed, "flags")
+        if not a.silent or s.selected.condstore:
+            for m in changed:
+                seq = s.seq_of(m.uid)
+                extra = b" UID %d" % m.uid if by_uid else b""
+                mod = b" MODSEQ (%d)" % m.modseq if s.selected.condstore else b""
+                flags = b"" if a.silent else b" FLAGS " + out.flag_list(m.flags)
+                s.untagged(b"%d FETCH (%s%s%s)" % (seq, flags.lstrip(), extra, mod))
+    if modified:
+        return ("OK", f"[MODIFIED {out.number_set(sorted(modified)).decode()}] conditional")
+    return ("OK", f"{cmd.name} done")
+
+
+async def copy(s: "Session", cmd: Command) -> Reply:
+    """COPY and MOVE with RFC 4315 COPYUID; MOVE sends the expunges (RFC 6851)."""
+    assert isinstance(cmd.args, CopyTo) and s.selected is not None
+    by_uid = cmd.name.startswith("UID")
+    moving = cmd.name.endswith("MOVE")
+    if moving and s.selected.readonly:
+        return ("NO", "[READ-ONLY] the mailbox is selected read-only")
+    entries = await entries_for(s, uids_for(s, cmd.args.seqs, by_uid))
+    if not entries:
+        return ("OK", f"{cmd.name} done (nothing to do)")
+    act = s.door.move if moving else s.door.copy
+    done = await s.call(act, [e.id for e in entries], cmd.args.mailbox)
+    s.guard(done, "-")
+    boxes = await s.call(s.door.mailboxes)
+    validity = next((b.uidvalidity for b in boxes if done and b.id == done[0].mailbox_id), 0)
+    source = out.number_set(e.uid for e in entries).decode()
+    target = out.number_set(m.uid for m in done).decode()
+    code = f"[COPYUID {validity} {source} {target}]"
+    if moving:
+        s.untagged(b"OK " + code.encode() + b" moved")
+        _forget(s, [e.uid for e in entries])
+        return ("OK", f"{cmd.name} done")
+    return ("OK", f"{code} {cmd.name} done")
+
+
+def _forget(s: "Session", uids: list[int]) -> None:
+    """Tell the client the messages are gone from the selected mailbox."""
+    assert s.selected is not None
+    for uid in sorted(uids, reverse=True):
+        seq = s.seq_of(uid)
+        if seq:
+            del s.selected.uids[seq - 1]
+            s.untagged(b"%d EXPUNGE" % seq)
+
+
+async def deleted_ids(s: "Session", only: list[int] | None) -> list[MessageId]:
+    assert s.selected is not None
+    uids = s.selected.uids if only is None else only
+    entries = await entries_for(s, list(uids))
+    return [e.id for e in entries if _DELETED in e.flags]
+
+
+async def expunge(s: "Session", cmd: Command) -> Reply:
+    """EXPUNGE, and UID EXPUNGE (RFC 4315) for the given UIDs only."""
+    assert s.selected is not None
+    if s.selected.readonly:
+        return ("NO", "[READ-ONLY] the mailbox is selected read-only")
+    only = uids_for(s, cmd.args, True) if cmd.name == "UID EXPUNGE" else None  # type: ignore[arg-type]
+    entries = await entries_for(s, list(s.selected.uids if only is None else only))
+    gone = [e for e in entries if _DELETED in e.flags]
+    if gone:
+        await s.call(s.door.expunge, [e.id for e in gone])
+        _forget(s, [e.uid for e in gone])
+    return ("OK", f"{cmd.name} done")

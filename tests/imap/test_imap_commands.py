@@ -1,0 +1,316 @@
+"""IMAP transcripts with the standard library's imaplib against a real server.
+
+Every test that reads mail has a second account (bob) whose mail must not show."""
+
+import imaplib
+import re
+import socket
+import time
+
+import pytest
+from imap_support import Server
+
+from mailward.audit.query import all_records
+from support import make_message
+
+
+def _ok(result: tuple[str, list[object]]) -> list[object]:
+    typ, data = result
+    assert typ == "OK", data
+    return data
+
+
+def _fill(server: Server, n: int = 3) -> list[str]:
+    ids = [server.world.deliver("alice", f"Subject {i}", f"alice body {i}") for i in range(n)]
+    server.world.deliver("bob", "Bob private", "bob secret body")
+    return ids
+
+
+def test_greeting_capability_and_logout(server: Server) -> None:
+    c = server.client()
+    caps = c.capabilities
+    assert "IMAP4REV1" in caps and "STARTTLS" in caps and "IDLE" in caps
+    assert "UIDPLUS" in caps and "MOVE" in caps and "CONDSTORE" in caps
+    typ, _ = c.logout()
+    assert typ == "BYE"
+
+
+def test_login_select_fetch_flags_envelope(server: Server) -> None:
+    _fill(server)
+    c = server.login()
+    data = _ok(c.select("INBOX"))
+    assert data == [b"3"]
+    assert c.untagged_responses.get("UIDVALIDITY")
+    data = _ok(c.fetch("1:3", "(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"))
+    text = b"".join(d if isinstance(d, bytes) else b"".join(d) for d in data)
+    for i in range(3):
+        assert f"Subject {i}".encode() in text
+    assert b"Bob private" not in text
+    assert b"INTERNALDATE" in text and b"RFC822.SIZE" in text
+    c.logout()
+
+
+def test_body_fetch_sets_seen_and_peek_does_not(server: Server) -> None:
+    _fill(server, 2)
+    c = server.login()
+    c.select("INBOX")
+    data = _ok(c.fetch("1", "(BODY.PEEK[])"))
+    assert b"alice body 0" in data[0][1]  # type: ignore[index]
+    flags = _ok(c.fetch("1", "(FLAGS)"))
+    assert b"\\Seen" not in flags[0]  # type: ignore[operator]
+    data = _ok(c.fetch("1", "(BODY[TEXT])"))
+    assert b"alice body 0" in data[0][1]  # type: ignore[index]
+    flags = _ok(c.fetch("1", "(FLAGS)"))
+    assert b"\\Seen" in flags[0]  # type: ignore[operator]
+    c.logout()
+
+
+def test_partial_header_fields_and_rfc822(server: Server) -> None:
+    _fill(server, 1)
+    c = server.login()
+    c.select("INBOX")
+    data = _ok(c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    assert data[0][1].strip() == b"Subject: Subject 0"  # type: ignore[index]
+    data = _ok(c.fetch("1", "(BODY.PEEK[]<0.10>)"))
+    assert len(data[0][1]) == 10  # type: ignore[index]
+    assert b"<0>" in data[0][0]  # type: ignore[index]
+    data = _ok(c.fetch("1", "(RFC822.HEADER)"))
+    assert b"Subject: Subject 0" in data[0][1]  # type: ignore[index]
+    data = _ok(c.fetch("1", "(BODYSTRUCTURE)"))
+    assert b"BODYSTRUCTURE (" in data[0]  # type: ignore[operator]
+    c.logout()
+
+
+def test_part_level_audit_records(server: Server) -> None:
+    ident = server.world.deliver(
+        "alice", "With attachment", "text", attachments=(("c.pdf", b"%PDF-1 secret"),)
+    )
+    c = server.login()
+    c.select("INBOX")
+    _ok(c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+    _ok(c.fetch("1", "(BODY.PEEK[2])"))
+    _ok(c.fetch("1", "(BODY[])"))
+    c.logout()
+    rt = server.world.rt
+    records = [r for r in all_records(rt.db) if ident in r.items]
+    seen = {(r.protocol, r.part, r.action) for r in records}
+    assert ("imap", "subject", "read") in seen
+    assert ("imap", "attachment:1", "read") in seen
+    assert ("imap", "raw", "read") in seen
+    assert ("imap", "flags", "flag") in seen  # \Seen set by BODY[]
+    flag = next(r for r in records if r.part == "flags" and r.action == "flag")
+    assert flag.unread == "1"
+
+
+def test_store_search_copy_move_expunge(server: Server) -> None:
+    _fill(server, 4)
+    c = server.login()
+    c.select("INBOX")
+    data = _ok(c.store("2", "+FLAGS", "(\\Flagged)"))
+    assert b"\\Flagged" in data[0]  # type: ignore[operator]
+    assert _ok(c.search(None, "FLAGGED")) == [b"2"]
+    assert _ok(c.search(None, "SUBJECT", '"Subject 3"')) == [b"4"]
+    assert _ok(c.search(None, "BODY", "alice")) == [b"1 2 3 4"]
+    assert _ok(c.search(None, "BODY", "bob")) == [b""]
+    assert _ok(c.search(None, "NOT", "FLAGGED", "LARGER", "10")) == [b"1 3 4"]
+    assert _ok(c.uid("SEARCH", "UID", "1:2")) == [b"1 2"]
+    _ok(c.uid("COPY", "1", "Archive"))
+    _typ, code = c.response("COPYUID")  # the tagged OK's response code (RFC 4315)
+    assert re.fullmatch(rb"\d+ 1 1", code[-1])  # type: ignore[arg-type]
+    _ok(c.uid("MOVE", "3", "Archive"))
+    assert c.untagged_responses.pop("EXPUNGE") == [b"3"]
+    c.store("1", "+FLAGS", "(\\Deleted)")
+    assert _ok(c.expunge()) == [b"1"]
+    assert _ok(c.select("INBOX")) == [b"2"]
+    assert _ok(c.select("Archive")) == [b"2"]
+    c.logout()
+    bob = server.login("bob")
+    assert _ok(bob.select("INBOX")) == [b"1"]
+    bob.logout()
+
+
+def test_append_list_status_create_rename_delete(server: Server) -> None:
+    c = server.login()
+    raw = make_message("Appended", "appended body", to="alice@example.test")
+    typ, data = c.append("Drafts", "(\\Draft)", None, raw)
+    assert typ == "OK" and b"APPENDUID" in data[0]  # type: ignore[operator]
+    data = _ok(c.list())
+    names = b"\n".join(d for d in data if isinstance(d, bytes))
+    assert b"INBOX" in names and b"\\Sent" in names and b"\\Trash" in names
+    _ok(c.create("Projects/2026"))
+    _ok(c.rename("Projects/2026", "Projects/Done"))
+    data = _ok(c.list('""', "Projects/%"))
+    assert b"Projects/Done" in data[0]  # type: ignore[operator]
+    _ok(c.delete("Projects/Done"))
+    data = _ok(c.status("Drafts", "(MESSAGES UIDNEXT UNSEEN)"))
+    assert b"MESSAGES 1" in data[0]  # type: ignore[operator]
+    _ok(c.subscribe("Archive"))
+    _ok(c.unsubscribe("Archive"))
+    data = _ok(c.lsub())
+    assert not any(b"Archive" in d for d in data if isinstance(d, bytes))
+    assert c.select("Nope")[0] == "NO"
+    c.logout()
+
+
+def test_two_sessions_see_each_others_changes(server: Server) -> None:
+    _fill(server, 2)
+    a = server.login()
+    b = server.login()
+    a.select("INBOX")
+    b.select("INBOX")
+    a.store("1", "+FLAGS", "(\\Flagged)")
+    typ, _ = b.noop()
+    assert typ == "OK"
+    fetches = b.untagged_responses.get("FETCH", [])
+    assert any(b"\\Flagged" in f for f in fetches if isinstance(f, bytes))
+    server.world.deliver("alice", "Arrived later", "new")
+    b.noop()
+    assert b.untagged_responses.get("EXISTS", [])[-1] == b"3"
+    a.store("2", "+FLAGS", "(\\Deleted)")
+    a.expunge()
+    b.noop()
+    assert b"2" in b.untagged_responses.get("EXPUNGE", [])
+    a.logout()
+    b.logout()
+
+
+def test_idle_reports_new_mail(server: Server) -> None:
+    _fill(server, 1)
+    c = server.login()
+    c.select("INBOX")
+    tag = c._new_tag().decode()
+    c.send(f"{tag} IDLE\r\n".encode())
+    assert c.readline().startswith(b"+")
+    server.world.deliver("alice", "During idle", "x")
+    deadline = time.monotonic() + 5
+    line = b""
+    while time.monotonic() < deadline:
+        line = c.readline()
+        if b"EXISTS" in line:
+            break
+    assert line.strip() == b"* 2 EXISTS"
+    c.send(b"DONE\r\n")
+    assert c.readline().startswith(tag.encode() + b" OK")
+    c.logout()
+
+
+def test_login_failures_recorded_and_identical(server: Server) -> None:
+    c = server.client()
+    with pytest.raises(imaplib.IMAP4.error) as wrong:
+        c.login("alice@example.test", "wrong")
+    with pytest.raises(imaplib.IMAP4.error) as unknown:
+        c.login("nobody@example.test", "wrong")
+    c.logout()
+    assert str(wrong.value) == str(unknown.value)
+    rt = server.world.rt
+    events = rt.logins.history(server.world.users["alice"].account_id)
+    assert any(e.protocol == "imap" and not e.success for e in events)
+
+
+def test_starttls_then_login(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from imap_support import start_server
+
+    from support import build_world
+
+    world = build_world(tmp_path_factory.mktemp("tls"))  # no plaintext login
+    s = start_server(world)
+    try:
+        c = s.client()
+        assert "LOGINDISABLED" in c.capabilities
+        with pytest.raises(imaplib.IMAP4.error, match="STARTTLS"):
+            c.login("alice@example.test", "correct horse battery")
+        c.shutdown()
+        c = s.tls_client()
+        _ok(c.login("alice@example.test", "correct horse battery"))
+        c.logout()
+    finally:
+        s.stop()
+        world.rt.close()
+
+
+def _raw(server: Server, lines: list[bytes]) -> list[bytes]:
+    """Send raw lines on a fresh logged-in connection; return every reply line."""
+    sock = socket.create_connection(server.address, timeout=5)
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b'a LOGIN alice@example.test "correct horse battery"\r\n')
+    while not f.readline().startswith(b"a "):
+        pass
+    replies = []
+    for n, line in enumerate(lines):
+        sock.sendall(line)
+        tag = f"t{n}".encode()
+        while True:
+            reply = f.readline()
+            replies.append(reply)
+            if not reply or reply.startswith(tag + b" ") or reply.startswith(b"* BYE"):
+                break
+    f.close()
+    sock.close()
+    return replies
+
+
+def test_malformed_input_answered_and_server_lives(server: Server) -> None:
+    replies = _raw(
+        server,
+        [
+            b"t0 FETCH (\r\n",
+            b"t1 SELECT\r\n",
+            b"t2 BLAH\r\n",
+            b"t3 FETCH 1 (FLAGS)\r\n",  # wrong state: nothing selected
+            b't4 SELECT "unterminated\r\n',
+            b"t5 APPEND INBOX {999999999}\r\n",
+            b"t6 SEARCH ((((\r\n",
+            b"t7 " + b"X" * 70_000 + b"\r\n",
+            b't8 LIST "" *\r\n',
+        ],
+    )
+    tagged = [r for r in replies if re.match(rb"t\d ", r)]
+    statuses = [r.split()[1] for r in tagged]
+    assert statuses[:7] == [b"BAD", b"BAD", b"BAD", b"BAD", b"BAD", b"NO", b"BAD"]
+    assert statuses[-1] == b"OK"
+    c = server.login()
+    assert _ok(c.select("INBOX"))
+    c.logout()
+
+
+def test_sequence_numbers_out_of_range(server: Server) -> None:
+    _fill(server, 2)
+    c = server.login()
+    c.select("INBOX")
+    with pytest.raises(imaplib.IMAP4.error, match="no message 5"):
+        c.fetch("5", "(FLAGS)")
+    assert _ok(c.uid("FETCH", "99", "(FLAGS)")) == [None]
+    c.logout()
+
+
+def test_killswitch_refuses(server: Server) -> None:
+    rt = server.world.rt
+    rt.switches.engage("imap", by="test", reason="drill")
+    try:
+        with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+            assert f.readline().startswith(b"* BYE [UNAVAILABLE]")
+    finally:
+        rt.switches.release("imap")
+    c = server.login()
+    c.logout()
+
+
+def test_guard_refusal_sends_nothing(world: object) -> None:
+    from imap_support import start_server
+
+    from support import World
+
+    assert isinstance(world, World)
+    world.deliver("alice", "Guarded subject", "guarded body")
+    backend = world.rt.imap_backend()
+    backend.check = lambda principal, objects, part: part == "-" or part == "list-entry"
+    s = start_server(world, backend)
+    try:
+        c = s.login()
+        c.select("INBOX")
+        with pytest.raises(imaplib.IMAP4.abort):
+            c.fetch("1", "(BODY.PEEK[])")
+        c.shutdown()
+    finally:
+        s.stop()

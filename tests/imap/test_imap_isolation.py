@@ -1,0 +1,49 @@
+"""A store that hands bob's rows to alice's queries (the "interaction error"):
+over IMAP, nothing of bob's mail reaches alice, and each crossing is refused and
+recorded."""
+
+import imaplib
+from pathlib import Path
+
+import pytest
+from imap_support import start_server
+
+from isolation.faults import FAULTS, Armed, FaultyBlobs, FaultyStore
+from mailward.audit.query import all_records
+from support import build_world
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_crossed_rows_never_leave_over_imap(tmp_path: Path, fault: str) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"), plaintext_login=True)
+    rt = world.rt
+    world.deliver("alice", "alice-subject", "alice-body")
+    world.deliver("bob", "BOBMARKER-subject", "BOBMARKER-body",
+                  attachments=(("bob.pdf", b"BOBMARKER-attachment"),))  # fmt: skip
+    store = FaultyStore(rt.services.store)
+    blobs = FaultyBlobs(rt.services.blobs, rt.services.store)
+    rt.services.store = store  # type: ignore[assignment]
+    rt.services.blobs = blobs
+    server = start_server(world)
+    try:
+        c = server.login("alice")
+        c.select("INBOX")
+        armed = Armed(fault, world.users["alice"].account_id, world.users["bob"].account_id)
+        store.armed = blobs.armed = armed
+        seen = b""
+        for query in ("(BODY.PEEK[])", "(ENVELOPE)", "(BODY.PEEK[2])", "(BODYSTRUCTURE)"):
+            try:
+                typ, data = c.fetch("1", query)
+            except imaplib.IMAP4.error as exc:
+                typ, data = "BAD", [str(exc).encode()]
+            seen += repr(data).encode()
+            assert typ != "OK", data  # refused: the connection answers NO
+        store.armed = blobs.armed = None
+        c.logout()
+    finally:
+        server.stop()
+    assert b"BOBMARKER" not in seen
+    assert store.crossings + blobs.crossings > 0
+    refused = [r for r in all_records(rt.db) if r.outcome == "refused"]
+    assert refused and all(r.protocol == "imap" for r in refused)
+    rt.close()
