@@ -199,9 +199,10 @@ class Session:
                     record_flags=True,
                 )  # fmt: skip
                 self.guard(changed, "flags")
+                told, sel.told = sel.told, {}
                 for e in changed:
                     seq = self.seq_of(e.uid)
-                    if seq and e.uid <= announced:
+                    if seq and e.uid <= announced and told.get(e.uid) != e.modseq:
                         mod = b" MODSEQ (%d)" % e.modseq if sel.condstore else b""
                         self.untagged(b"%d FETCH (UID %d FLAGS %s%s)" % (
                             seq, e.uid, out.flag_list(e.flags), mod))  # fmt: skip

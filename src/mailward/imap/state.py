@@ -1,7 +1,7 @@
 """Session state shared by the session and the command handlers."""
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class State(enum.Enum):
@@ -23,6 +23,9 @@ class Selected:
     highest_modseq: int
     condstore: bool = False
     source: tuple[int, ...] = ()  # the door's UID list the view was last equal to
+    # UID -> modseq of changes this session made and already told the client of
+    # (STORE's own FETCH replies), so the next update does not repeat them.
+    told: dict[int, int] = field(default_factory=dict)
 
 
 class Refused(Exception):

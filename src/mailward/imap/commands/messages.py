@@ -196,6 +196,8 @@ async def store(s: "Session", cmd: Command) -> Reply:
             add, remove = new, Flags(current - new.values)
         changed = await s.call(s.door.set_flags, [e.id for e in entries], add, remove)
         s.guard(changed, "flags")
+        # The client knows what it just set (or, .SILENT, asked not to hear of it).
+        s.selected.told.update((m.uid, m.modseq) for m in changed)
         if not a.silent or s.selected.condstore:
             for m in changed:
                 seq = s.seq_of(m.uid)

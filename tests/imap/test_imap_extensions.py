@@ -1,0 +1,215 @@
+"""IMAP transcripts for the extensions and the remaining RFC 3501 commands:
+AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE, EXAMINE, UNSELECT, CLOSE, CHECK,
+CONDSTORE, UIDPLUS (UID EXPUNGE), LITERAL+, LIST-EXTENDED, ESEARCH, search keys,
+sections of multipart messages."""
+
+import base64
+import imaplib
+import socket
+
+import pytest
+
+from imap_support import Server
+from mailward.audit.query import all_records
+from support import PASSWORD, make_message
+
+
+def _ok(result: tuple[str, list[object]]) -> list[object]:
+    typ, data = result
+    assert typ == "OK", data
+    return data
+
+
+def _lines(data: list[object]) -> bytes:
+    out = b""
+    for d in data:
+        if isinstance(d, tuple):
+            out += b"".join(d)
+        elif isinstance(d, bytes):
+            out += d
+    return out
+
+
+def test_authenticate_plain_and_id_in_the_login_record(server: Server) -> None:
+    c = server.client()
+    typ, data = c.xatom("ID", '("name" "TestClient" "version" "9.1")')
+    assert typ == "OK"
+    assert c.untagged_responses.pop("ID") == [b'("name" "mailward")']
+    token = base64.b64encode(f"\0alice@example.test\0{PASSWORD}".encode()).decode()
+    c.authenticate("PLAIN", lambda _challenge: base64.b64decode(token))
+    assert c.state == "AUTH"
+    c.logout()
+    events = server.world.rt.logins.history(server.world.users["alice"].account_id)
+    assert any(e.protocol == "imap" and e.success and "TestClient 9.1" in e.client for e in events)
+
+
+def test_sasl_ir_and_cancel(server: Server) -> None:
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        token = base64.b64encode(f"\0alice@example.test\0{PASSWORD}".encode())
+        sock.sendall(b"a AUTHENTICATE PLAIN " + token + b"\r\n")
+        assert f.readline().startswith(b"a OK")
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        sock.sendall(b"a AUTHENTICATE PLAIN\r\n")
+        assert f.readline().startswith(b"+")
+        sock.sendall(b"*\r\n")
+        assert f.readline().startswith(b"a BAD")
+
+
+def test_enable_namespace_examine_unselect_check(server: Server) -> None:
+    server.world.deliver("alice", "One", "one")
+    c = server.login()
+    typ, data = c._simple_command("ENABLE", "CONDSTORE")  # noqa: SLF001 - no imaplib API
+    assert typ == "OK"
+    assert c.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    assert _ok(c.namespace()) == [b'(("" "/")) NIL NIL']
+    typ, data = c.select("INBOX", readonly=True)
+    assert typ == "OK" and c.untagged_responses.get("READ-ONLY") is not None
+    typ, data = c.store("1", "+FLAGS", "(\\Deleted)")
+    assert typ == "NO" and b"[READ-ONLY]" in data[0]  # type: ignore[operator]
+    _ok(c.fetch("1", "(BODY[])"))  # EXAMINE: reading does not set \Seen
+    assert b"\\Seen" not in _lines(_ok(c.fetch("1", "(FLAGS)")))
+    _ok(c.check())
+    typ, _ = c._simple_command("UNSELECT")  # noqa: SLF001
+    assert typ == "OK" and c.state == "SELECTED"  # imaplib does not track UNSELECT
+    with pytest.raises(imaplib.IMAP4.error, match="not allowed"):
+        c.fetch("1", "(FLAGS)")
+    c.logout()
+
+
+def test_close_expunges_deleted_silently(server: Server) -> None:
+    for i in range(3):
+        server.world.deliver("alice", f"Close {i}", "x")
+    c = server.login()
+    c.select("INBOX")
+    c.store("1:2", "+FLAGS.SILENT", "(\\Deleted)")
+    _ok(c.close())
+    assert _ok(c.select("INBOX")) == [b"1"]
+    c.logout()
+
+
+def test_condstore_modseq_changedsince_unchangedsince(server: Server) -> None:
+    for i in range(3):
+        server.world.deliver("alice", f"Mod {i}", "x")
+    c = server.login()
+    typ, _ = c._simple_command("SELECT", "INBOX", "(CONDSTORE)")  # noqa: SLF001
+    assert typ == "OK"
+    c.state = "SELECTED"  # imaplib's select() cannot send (CONDSTORE)
+    highest = int(c.untagged_responses["HIGHESTMODSEQ"][-1])
+    data = _lines(_ok(c.fetch("1:*", "(MODSEQ)")))
+    assert data.count(b"MODSEQ (") == 3
+    c.store("2", "+FLAGS", "(\\Flagged)")
+    changed = _lines(_ok(c.fetch("1:*", f"(FLAGS) (CHANGEDSINCE {highest})")))
+    assert changed.startswith(b"2 (FLAGS (\\Flagged) MODSEQ (") and changed.count(b"FETCH") == 0
+    assert b"1 (" not in changed and b"3 (" not in changed
+    typ, data = c._simple_command(  # noqa: SLF001
+        "STORE", "1:3", f"(UNCHANGEDSINCE {highest})", "+FLAGS", "(\\Seen)"
+    )
+    assert typ == "OK" and b"[MODIFIED 2]" in data[-1]  # type: ignore[operator]
+    c.untagged_responses.pop("FETCH", None)
+    seen = _lines(_ok(c.fetch("1:3", "(FLAGS)")))
+    assert seen.count(b"\\Seen") == 2
+    assert _ok(c.search(None, "MODSEQ", str(highest + 1)))[0].startswith(b"1")  # type: ignore[union-attr]
+    c.logout()
+
+
+def test_uid_expunge_only_named_uids(server: Server) -> None:
+    for i in range(3):
+        server.world.deliver("alice", f"Uid {i}", "x")
+    c = server.login()
+    c.select("INBOX")
+    c.store("1:3", "+FLAGS.SILENT", "(\\Deleted)")
+    typ, data = c.uid("EXPUNGE", "2")
+    assert typ == "OK"
+    assert c.untagged_responses.pop("EXPUNGE") == [b"2"]
+    assert _ok(c.uid("SEARCH", "ALL")) == [b"1 3"]
+    c.logout()
+
+
+def test_literal_plus_append(server: Server) -> None:
+    raw = make_message("Literal plus", "sent without waiting", to="alice@example.test")
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        sock.sendall(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"\r\n')
+        while not f.readline().startswith(b"a "):
+            pass
+        sock.sendall(b"b APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
+        reply = f.readline()
+        assert reply.startswith(b"b OK [APPENDUID "), reply
+    page = server.world.door("alice").list_messages("INBOX")
+    assert [m.subject for m in page.items] == ["Literal plus"]
+
+
+def test_list_extended_and_special_use(server: Server) -> None:
+    c = server.login()
+    _ok(c.create("Work"))
+    _ok(c.create("Work/Plans"))
+    _ok(c.subscribe("Work"))
+    _ok(c.unsubscribe("Junk"))
+    typ, data = c._simple_command(  # noqa: SLF001
+        "LIST", "(SUBSCRIBED)", '""', "*", "RETURN", "(CHILDREN SPECIAL-USE)"
+    )
+    assert typ == "OK"
+    listing = _lines(c.untagged_responses.pop("LIST"))
+    assert b"Work" in listing and b"Junk" not in listing
+    assert b"\\HasChildren \\Subscribed" in listing
+    assert b"\\Sent" in listing
+    data = _lines(_ok(c.list('""', "%")))
+    assert b"Work/Plans" not in data and b"Work" in data
+    data = _lines(_ok(c.list('""', "*")))
+    assert b"Work/Plans" in data and b"\\HasNoChildren" in data
+    assert _lines(_ok(c.list('""', '""'))) == b'(\\Noselect) "/" ""'
+    c.logout()
+
+
+def test_unicode_mailbox_names(server: Server) -> None:
+    c = server.login()
+    _ok(c.create("&ZeVnLIqe-"))  # 日本語 in modified UTF-7
+    assert "日本語" in [b.name for b in server.world.door("alice").mailboxes()]
+    assert b"&ZeVnLIqe-" in _lines(_ok(c.list('""', "*")))
+    c.logout()
+
+
+def test_esearch_and_search_keys(server: Server) -> None:
+    w = server.world
+    w.deliver("alice", "Invoice March", "pay now", sender="billing@shop.test")
+    w.deliver("alice", "Hello", "hi there", sender="friend@else.test")
+    w.deliver("alice", "Invoice April", "pay later", sender="billing@shop.test")
+    c = server.login()
+    c.select("INBOX")
+    assert _ok(c.search(None, "FROM", "billing")) == [b"1 3"]
+    assert _ok(c.search(None, "OR", "SUBJECT", "Hello", "BODY", "later")) == [b"2 3"]
+    assert _ok(c.search(None, "HEADER", "From", "friend")) == [b"2"]
+    assert _ok(c.search(None, "TEXT", "pay")) == [b"1 3"]
+    assert _ok(c.search(None, "SINCE", "1-Jan-2000", "UNSEEN")) == [b"1 2 3"]
+    assert _ok(c.search(None, "BEFORE", "1-Jan-2000")) == [b""]
+    assert _ok(c.search(None, "2:*")) == [b"2 3"]
+    typ, data = c._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "FROM", "billing")  # noqa: SLF001
+    assert typ == "OK"
+    esearch = c.untagged_responses.pop("ESEARCH")[0]
+    assert b"MIN 1" in esearch and b"MAX 3" in esearch and b"COUNT 2" in esearch
+    assert _ok(c.search("UTF-8", "SUBJECT", "Invoice")) == [b"1 3"]
+    typ, data = c._simple_command("SEARCH", "CHARSET", "KOI8-R", "ALL")  # noqa: SLF001
+    assert typ == "NO" and b"BADCHARSET" in data[-1]  # type: ignore[operator]
+    c.logout()
+    matched = [r for r in all_records(server.world.rt.db) if r.detail == "imap SEARCH"]
+    assert matched  # content searches record which items matched
+
+
+def test_sections_of_a_multipart_message(server: Server) -> None:
+    server.world.deliver("alice", "Parts", "the text part",
+                         attachments=(("a.bin", b"first"), ("b.bin", b"second")))  # fmt: skip
+    c = server.login()
+    c.select("INBOX")
+    text = _lines(_ok(c.fetch("1", "(BODY.PEEK[1])")))
+    assert b"the text part" in text
+    second = _lines(_ok(c.fetch("1", "(BODY.PEEK[3])")))
+    assert base64.b64encode(b"second") in second
+    mime = _lines(_ok(c.fetch("1", "(BODY.PEEK[2.MIME])")))
+    assert b'filename="a.bin"' in mime
+    structure = _lines(_ok(c.fetch("1", "(BODYSTRUCTURE BODY RFC822.SIZE)")))
+    assert b'"MIXED"' in structure.upper() and b"RFC822.SIZE" in structure
+    c.logout()
+    parts = {r.part for r in all_records(server.world.rt.db) if r.protocol == "imap"}
+    assert {"body", "attachment:2", "headers", "structure"} <= parts
