@@ -8,8 +8,8 @@ import imaplib
 import socket
 
 import pytest
-
 from imap_support import Server
+
 from mailward.audit.query import all_records
 from support import PASSWORD, make_message
 
@@ -32,7 +32,7 @@ def _lines(data: list[object]) -> bytes:
 
 def test_authenticate_plain_and_id_in_the_login_record(server: Server) -> None:
     c = server.client()
-    typ, data = c.xatom("ID", '("name" "TestClient" "version" "9.1")')
+    typ, _ = c.xatom("ID", '("name" "TestClient" "version" "9.1")')
     assert typ == "OK"
     assert c.untagged_responses.pop("ID") == [b'("name" "mailward")']
     token = base64.b64encode(f"\0alice@example.test\0{PASSWORD}".encode()).decode()
@@ -60,7 +60,7 @@ def test_sasl_ir_and_cancel(server: Server) -> None:
 def test_enable_namespace_examine_unselect_check(server: Server) -> None:
     server.world.deliver("alice", "One", "one")
     c = server.login()
-    typ, data = c._simple_command("ENABLE", "CONDSTORE")  # noqa: SLF001 - no imaplib API
+    typ, data = c._simple_command("ENABLE", "CONDSTORE")
     assert typ == "OK"
     assert c.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
     assert _ok(c.namespace()) == [b'(("" "/")) NIL NIL']
@@ -71,7 +71,7 @@ def test_enable_namespace_examine_unselect_check(server: Server) -> None:
     _ok(c.fetch("1", "(BODY[])"))  # EXAMINE: reading does not set \Seen
     assert b"\\Seen" not in _lines(_ok(c.fetch("1", "(FLAGS)")))
     _ok(c.check())
-    typ, _ = c._simple_command("UNSELECT")  # noqa: SLF001
+    typ, _ = c._simple_command("UNSELECT")
     assert typ == "OK" and c.state == "SELECTED"  # imaplib does not track UNSELECT
     with pytest.raises(imaplib.IMAP4.error, match="not allowed"):
         c.fetch("1", "(FLAGS)")
@@ -93,7 +93,7 @@ def test_condstore_modseq_changedsince_unchangedsince(server: Server) -> None:
     for i in range(3):
         server.world.deliver("alice", f"Mod {i}", "x")
     c = server.login()
-    typ, _ = c._simple_command("SELECT", "INBOX", "(CONDSTORE)")  # noqa: SLF001
+    typ, _ = c._simple_command("SELECT", "INBOX", "(CONDSTORE)")
     assert typ == "OK"
     c.state = "SELECTED"  # imaplib's select() cannot send (CONDSTORE)
     highest = int(c.untagged_responses["HIGHESTMODSEQ"][-1])
@@ -103,7 +103,7 @@ def test_condstore_modseq_changedsince_unchangedsince(server: Server) -> None:
     changed = _lines(_ok(c.fetch("1:*", f"(FLAGS) (CHANGEDSINCE {highest})")))
     assert changed.startswith(b"2 (FLAGS (\\Flagged) MODSEQ (") and changed.count(b"FETCH") == 0
     assert b"1 (" not in changed and b"3 (" not in changed
-    typ, data = c._simple_command(  # noqa: SLF001
+    typ, data = c._simple_command(
         "STORE", "1:3", f"(UNCHANGEDSINCE {highest})", "+FLAGS", "(\\Seen)"
     )
     assert typ == "OK" and b"[MODIFIED 2]" in data[-1]  # type: ignore[operator]
@@ -147,7 +147,7 @@ def test_list_extended_and_special_use(server: Server) -> None:
     _ok(c.create("Work/Plans"))
     _ok(c.subscribe("Work"))
     _ok(c.unsubscribe("Junk"))
-    typ, data = c._simple_command(  # noqa: SLF001
+    typ, data = c._simple_command(
         "LIST", "(SUBSCRIBED)", '""', "*", "RETURN", "(CHILDREN SPECIAL-USE)"
     )
     assert typ == "OK"
@@ -185,12 +185,12 @@ def test_esearch_and_search_keys(server: Server) -> None:
     assert _ok(c.search(None, "SINCE", "1-Jan-2000", "UNSEEN")) == [b"1 2 3"]
     assert _ok(c.search(None, "BEFORE", "1-Jan-2000")) == [b""]
     assert _ok(c.search(None, "2:*")) == [b"2 3"]
-    typ, data = c._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "FROM", "billing")  # noqa: SLF001
+    typ, data = c._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "FROM", "billing")
     assert typ == "OK"
     esearch = c.untagged_responses.pop("ESEARCH")[0]
     assert b"MIN 1" in esearch and b"MAX 3" in esearch and b"COUNT 2" in esearch
     assert _ok(c.search("UTF-8", "SUBJECT", "Invoice")) == [b"1 3"]
-    typ, data = c._simple_command("SEARCH", "CHARSET", "KOI8-R", "ALL")  # noqa: SLF001
+    typ, data = c._simple_command("SEARCH", "CHARSET", "KOI8-R", "ALL")
     assert typ == "NO" and b"BADCHARSET" in data[-1]  # type: ignore[operator]
     c.logout()
     matched = [r for r in all_records(server.world.rt.db) if r.detail == "imap SEARCH"]
