@@ -120,7 +120,7 @@ def test_uid_expunge_only_named_uids(server: Server) -> None:
     c = server.login()
     c.select("INBOX")
     c.store("1:3", "+FLAGS.SILENT", "(\\Deleted)")
-    typ, data = c.uid("EXPUNGE", "2")
+    typ, _data = c.uid("EXPUNGE", "2")
     assert typ == "OK"
     assert c.untagged_responses.pop("EXPUNGE") == [b"2"]
     assert _ok(c.uid("SEARCH", "ALL")) == [b"1 3"]
