@@ -156,7 +156,7 @@ class Syncing(Door):
             for label in labels:
                 exposed.setdefault(label, []).append((row.id, unread))
             rows.append(row)
-            out.append(Fetched(self._me, row.id, data))
+            out.append(Fetched(self._me, row.id, data, parts=tuple(labels)))
         if not out:
             return out
         with self._s.store.transaction():
@@ -184,7 +184,7 @@ class Syncing(Door):
                     after = flags.union(_SEEN)
                     self._s.store.set_flags(self._me, row.id, after.text())
                     self._s.audit.append(change)
-                    out[k] = Fetched(self._me, row.id, out[k].data, after)
+                    out[k] = Fetched(self._me, row.id, out[k].data, after, out[k].parts)
         return out
 
     def matching(

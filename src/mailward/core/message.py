@@ -109,9 +109,11 @@ class IndexEntry:
 class Fetched:
     """What a fetch handed out of one message: `data` maps each asked-for item
     (`ENVELOPE`, `BODYSTRUCTURE`, `BODY`, `SECTION:<spec>`, `TOP:<lines>`) to its
-    bytes; `flags` is set when the fetch changed them (\\Seen set by reading)."""
+    bytes; `flags` is set when the fetch changed them (\\Seen set by reading);
+    `parts` names what of the message that is, as the audit log records it."""
 
     owner: AccountId
     id: MessageId
     data: dict[str, bytes]
     flags: Flags | None = None
+    parts: tuple[str, ...] = ()  # what of the message `data` exposes (audit part names)

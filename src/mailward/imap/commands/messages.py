@@ -127,7 +127,7 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
                 s.door.fetch, [e.id for e in batch], items, set_seen=set_seen,
                 detail=f"imap {cmd.name}",
             )  # fmt: skip
-            s.guard(list(fetched), "raw")
+            guard_parts(s, [f for f in fetched if f is not None])
             # Only the messages still there (an expunge by another session in between)
             have = {f.id: f for f in fetched if f is not None}
             pairs: list[tuple[IndexEntry, Fetched | None]] = [
@@ -141,6 +141,17 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
         if not items:
             break
     return ("OK", f"{cmd.name} done")
+
+
+def guard_parts(s: "Session", fetched: list[Fetched]) -> None:
+    """The guard, per part of the messages (so a trip records exactly what would
+    have left: the subject, a body, one attachment)."""
+    by_part: dict[str, list[Fetched]] = {}
+    for f in fetched:
+        for part in f.parts:
+            by_part.setdefault(part, []).append(f)
+    for part, objects in by_part.items():
+        s.guard(objects, part)
 
 
 def _fetch_line(
