@@ -81,6 +81,20 @@ class FaultyStore:
             return [self._cross(own[0], victims[0], account_id, mailbox_id), *own[1:]]
         return own + [self._cross(None, v, account_id, mailbox_id) for v in victims]
 
+    def messages_by_ids(self, account_id: AccountId, message_ids: Any) -> list[MessageRow]:
+        own = self.inner.messages_by_ids(account_id, message_ids)
+        if not self._active(account_id):
+            return own
+        victims = self._victim_rows(len(message_ids) or 1)
+        if not victims:
+            return own
+        if self.armed and self.armed.kind == "field-swap":
+            if not own:
+                return own
+            return [self._cross(own[0], victims[0], account_id, own[0].mailbox_id), *own[1:]]
+        mailbox_id = own[0].mailbox_id if own else victims[0].mailbox_id
+        return own + [self._cross(None, v, account_id, mailbox_id) for v in victims]
+
 
 class FaultyBlobs:
     def __init__(self, inner: Any, store: MailStore) -> None:

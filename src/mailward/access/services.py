@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from mailward.access._states import StateCache
 from mailward.audit import AuditLog
 from mailward.crypto import Keyring
 from mailward.store import BlobStore, MailStore
@@ -18,6 +19,7 @@ class Services:
         uid_lists: (account id, mailbox id) -> (uidnext, total, UIDs): the UID
             lists IMAP and POP3 sessions select, kept between sessions. Keyed by
             owner first, and only ever read through a door bound to that owner.
+        states: the state of every message of recently used mailboxes (_states.py).
     """
 
     store: MailStore
@@ -26,3 +28,4 @@ class Services:
     audit: AuditLog
     retention_s: int = DEFAULT_RETENTION_S
     uid_lists: dict[tuple[str, str], tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
+    states: StateCache = field(default_factory=StateCache)

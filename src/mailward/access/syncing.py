@@ -9,11 +9,13 @@ The UID list and the state of messages (UID, size, dates, flags) are recorded
 only when flags are handed out (part `flags`); they carry no content.
 """
 
+import bisect
 from collections.abc import Callable, Sequence
 
 from mailward.access._door import Door, _info
 from mailward.access._recording import record
-from mailward.access._sealing import check_sealed
+from mailward.access._sealing import Crossing, check_owner, check_sealed
+from mailward.access._states import MailboxState
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import InvalidInput
 from mailward.core.flags import Flags, SystemFlag
@@ -22,8 +24,9 @@ from mailward.core.mailbox import MailboxView
 from mailward.core.message import Fetched, IndexEntry
 from mailward.mime import header_block
 from mailward.mime import imap as mime
-from mailward.store import IndexRow, MessageRow
+from mailward.store import IndexRow, MailboxRow, MessageRow
 
+MAX_UID = 0xFFFFFFFF
 MAX_UID_LISTS = 10_000  # cached UID lists; the cache is emptied when it grows past this
 _SEEN = Flags.of(SystemFlag.SEEN)
 
@@ -62,19 +65,21 @@ class Syncing(Door):
     def open_mailbox(self, name: str) -> MailboxView:
         """The mailbox's state and all its UIDs (nothing recorded: no content)."""
         row = self._mailbox(name)
+        return MailboxView(self._me, _info(row), self._uids(row))
+
+    def _uids(self, row: MailboxRow) -> tuple[int, ...]:
         key = (self._me, row.id)
         cache = self._s.uid_lists
         hit = cache.get(key)
         # Same UIDNEXT and the same count: no message came in (each gets a new UID)
         # and none left (the count would drop), so the list is the same.
         if hit is not None and hit[0] == row.uidnext and hit[1] == row.total:
-            uids = hit[2]
-        else:
-            uids = tuple(self._s.store.mailbox_uids(self._me, row.id))
-            if len(cache) >= MAX_UID_LISTS:
-                cache.clear()
-            cache[key] = (row.uidnext, len(uids), uids)
-        return MailboxView(self._me, _info(row), uids)
+            return hit[2]
+        uids = tuple(self._s.store.mailbox_uids(self._me, row.id))
+        if len(cache) >= MAX_UID_LISTS:
+            cache.clear()
+        cache[key] = (row.uidnext, len(uids), uids)
+        return uids
 
     def index(
         self,
@@ -89,15 +94,10 @@ class Syncing(Door):
         above `changed_since`), ascending. With `record_flags` the flags are handed
         out: one record names every item (part `flags`)."""
         box = self._mailbox(mailbox)
-        rows = self._s.store.index_rows(self._me, box.id, first_uid, last_uid, changed_since)
-        parsed: dict[str, Flags] = {}
-        out = []
-        for r in rows:
-            self._own(r)
-            flags = parsed.get(r.flags)
-            if flags is None:
-                flags = parsed[r.flags] = Flags.parse(r.flags)
-            out.append(IndexEntry(self._me, r.id, r.uid, r.modseq, r.internal_us, r.size, flags))
+        state = self._state(box)
+        lo = bisect.bisect_left(state.uids, first_uid)
+        hi = bisect.bisect_right(state.uids, last_uid)
+        out = [e for e in state.entries[lo:hi] if e.modseq > changed_since]
         if record_flags and out:
             self._s.audit.append(
                 record(
@@ -112,6 +112,46 @@ class Syncing(Door):
             )
         return out
 
+    def _state(self, box: MailboxRow) -> MailboxState:
+        """Every message's state, from the cache when the mailbox row says it is
+        current, else brought up to date with the rows changed since (a full read
+        the first time)."""
+        key = (self._me, box.id)
+        cache = self._s.states
+        state = cache.get(key)
+        if state is not None and state.current(
+            box.uidvalidity, box.highest_modseq, box.uidnext, box.total
+        ):
+            return state
+        since = state.highest_modseq if state and state.uidvalidity == box.uidvalidity else 0
+        changed = self._entries(self._s.store.index_rows(self._me, box.id, 1, MAX_UID, since))
+        if since and state is not None:
+            # Read after the rows: a UID here without a row arrived in between and
+            # comes with the next call (its modseq is above `box.highest_modseq`).
+            present = set(self._uids(self._s.store.mailbox(self._me, box.id) or box))
+            merged = {e.uid: e for e in state.entries if e.uid in present}
+            merged.update((e.uid, e) for e in changed)
+            entries = tuple(merged[u] for u in sorted(merged))
+        else:
+            entries = tuple(changed)
+        state = MailboxState(
+            box.uidvalidity, box.highest_modseq, box.uidnext, box.total,
+            tuple(e.uid for e in entries), entries,
+        )  # fmt: skip
+        cache.put(key, state)
+        return state
+
+    def _entries(self, rows: list[IndexRow]) -> list[IndexEntry]:
+        me = self._me
+        if any(r.account_id != me for r in rows):
+            for r in rows:
+                self._own(r)
+        parsed = {text: Flags.parse(text) for text in {r.flags for r in rows}}
+        return [
+            IndexEntry(me, r.id, r.uid, r.modseq, r.internal_us, r.size, parsed[r.flags])
+            for r in rows
+        ]
+
     def _own(self, r: IndexRow) -> None:
         if r.account_id != self._me:
             self._row(r.id, Part.FLAGS, Action.LIST)  # refuses (recorded) or NotFound
@@ -122,6 +162,7 @@ class Syncing(Door):
         items: Sequence[str],
         *,
         set_seen: bool = False,
+        with_flags: bool = False,
         detail: str = "",
     ) -> list[Fetched]:
         """Parts of messages: each of `items` (`ENVELOPE`, `BODYSTRUCTURE`, `BODY`,
@@ -130,25 +171,42 @@ class Syncing(Door):
         Every part exposed is recorded (one record per part, naming each item and
         whether it was unread) before anything is returned; with `set_seen`
         (IMAP BODY[...] without PEEK, POP3 RETR), unread messages get \\Seen in the
-        same transaction, recorded as such.
+        same transaction, recorded as such. `with_flags`: the caller hands out the
+        messages' flags too (IMAP FETCH FLAGS with parts): recorded in the same
+        append. Ids that are not (or no longer) the principal's are left out.
         """
         rows: list[MessageRow] = []
         out: list[Fetched] = []
         exposed: dict[str, list[tuple[MessageId, bool]]] = {}
         mailbox = ""
-        for message_id in ids:
+        wanted = [MessageId(i) for i in dict.fromkeys(ids) if i.isalnum()]
+        sealer = self._user()
+        found: dict[MessageId, MessageRow] = {}
+        asked = set(wanted)
+        for r in self._s.store.messages_by_ids(self._me, wanted):
+            # A row that was not asked for, or not ours, is a crossed query.
+            crossing = check_owner(r.account_id, self._me, r.id)
+            if crossing is None and r.id not in asked:
+                crossing = Crossing(r.account_id, r.id, "a row that was not asked for")
+            if crossing is not None:
+                raise self._refuse(crossing, Part.RAW, Action.READ)
+            found[r.id] = r
+        for message_id in wanted:
+            row = found.get(message_id)
+            if row is None:  # gone meanwhile (or never ours: recorded if someone's)
+                self._record_foreign(message_id, Part.RAW, Action.READ)
+                continue
             # The raw message opens only with our key under owner-bound associated
             # data: a row or blob of another account fails (refused, recorded). Of
             # the sealed list fields, which are not handed out, one is opened: a
             # row carrying another account's fields is caught too.
-            row = self._row(message_id, Part.RAW, Action.READ)
-            crossing = check_sealed(self._user(), self._me, row)
+            crossing = check_sealed(sealer, self._me, row)
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             mailbox = self._name_of(row.mailbox_id)
             raw = self._raw(row, Part.RAW, Action.READ)
             data: dict[str, bytes] = {}
-            labels: dict[str, None] = {}
+            labels: dict[str, None] = dict.fromkeys([Part.FLAGS.value] if with_flags else [])
             for what in items:
                 data[what], parts = _item(raw, what)
                 labels.update(dict.fromkeys(parts))

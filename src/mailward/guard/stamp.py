@@ -68,6 +68,13 @@ def _walk(obj: Any, part: str, out: set[tuple[str, str, str]], depth: int) -> No
     stops there; containers and owner-only wrappers (a page) are walked into."""
     if obj is None or isinstance(obj, _SCALARS) or depth > _MAX_DEPTH:
         return
+    # Owner first: a door object may itself be a tuple (IndexEntry is a NamedTuple).
+    owner = getattr(obj, "owner", None)
+    item = getattr(obj, "id", None)
+    if isinstance(owner, str) and owner:
+        out.add((owner, part, "" if item is None else str(item)))
+        if item is not None:
+            return
     if isinstance(obj, list | tuple | set | frozenset):
         for child in obj:
             _walk(child, part, out, depth + 1)
@@ -76,12 +83,6 @@ def _walk(obj: Any, part: str, out: set[tuple[str, str, str]], depth: int) -> No
         for child in obj.values():
             _walk(child, part, out, depth + 1)
         return
-    owner = getattr(obj, "owner", None)
-    item = getattr(obj, "id", None)
-    if isinstance(owner, str) and owner:
-        out.add((owner, part, "" if item is None else str(item)))
-        if item is not None:
-            return
     for name in getattr(type(obj), "__slots__", ()):
         if name not in ("owner", "id"):
             _walk(getattr(obj, name, None), part, out, depth + 1)

@@ -176,20 +176,17 @@ class Session:
         now = view.uids
         announced = sel.uids[-1] if sel.uids else 0  # newer ones come with EXISTS
         # The door hands out the same tuple while the mailbox has not changed.
-        if now is not sel.source and list(now) != sel.uids:
-            present = set(now)
-            if expunges:
-                for seq in range(len(sel.uids), 0, -1):
-                    if sel.uids[seq - 1] not in present:
-                        del sel.uids[seq - 1]
-                        self.untagged(b"%d EXPUNGE" % seq)
-            top = sel.uids[-1] if sel.uids else 0
-            added = [u for u in now if u > top]
-            if added:
-                sel.uids.extend(added)
-                self.untagged(b"%d EXISTS" % len(sel.uids))
-            if len(now) == len(sel.uids):
-                sel.source = now
+        if now is not sel.uids:
+            if now != sel.uids:
+                if expunges:
+                    present = set(now)
+                    self.expunged([u for u in sel.uids if u not in present])
+                added = now[bisect.bisect_right(now, announced) :]
+                if added:
+                    sel.uids += added
+                    self.untagged(b"%d EXISTS" % len(sel.uids))
+            if now == sel.uids:
+                sel.uids = now  # share the door's tuple again
         if view.info.highest_modseq > sel.highest_modseq:
             known = sel.highest_modseq
             sel.highest_modseq = view.info.highest_modseq
@@ -207,8 +204,20 @@ class Session:
                         self.untagged(b"%d FETCH (UID %d FLAGS %s%s)" % (
                             seq, e.uid, out.flag_list(e.flags), mod))  # fmt: skip
 
+    def expunged(self, uids: Sequence[int]) -> None:
+        """Tell the client these messages are gone (RFC 9051 §7.5.1), highest
+        number first so that each number is right when the client reads it."""
+        sel = self.selected
+        if sel is None or not uids:
+            return
+        gone = set(uids)
+        for seq in range(len(sel.uids), 0, -1):
+            if sel.uids[seq - 1] in gone:
+                self.untagged(b"%d EXPUNGE" % seq)
+        sel.uids = tuple(u for u in sel.uids if u not in gone)
+
     def seq_of(self, uid: int) -> int:
         """The sequence number of `uid` in the client's view (0: not there)."""
-        uids = self.selected.uids if self.selected else []
+        uids = self.selected.uids if self.selected else ()
         i = bisect.bisect_left(uids, uid)
         return i + 1 if i < len(uids) and uids[i] == uid else 0

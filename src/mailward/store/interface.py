@@ -116,6 +116,12 @@ class MailStore(Protocol):
     ) -> list[MessageRow]:
         """Newest first by (internal date, id); `before` is the last (date, id) seen."""
 
+    def messages_by_ids(
+        self, account_id: AccountId, message_ids: list[MessageId]
+    ) -> list[MessageRow]:
+        """The account's messages among `message_ids`, in any order; ids that are
+        not the account's (or not there) are left out."""
+
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         """Whose message this id is (owner-less, and only for recording a refused
         attempt: the caller gets NotFound either way)."""

@@ -5,6 +5,7 @@ it serves. Every row names the account it belongs to (`account_id`).
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mailward.core.ids import AccountId, DomainId, GrantId, MailboxId, MessageId, QueueId, SessionId
 
@@ -59,10 +60,10 @@ class MessageRow:
     sealed: SealedFields
 
 
-@dataclass(frozen=True, slots=True)
-class IndexRow:
+class IndexRow(NamedTuple):
     """A message's identity and state without its sealed fields (IMAP and POP3
-    keep one per message of a selected mailbox)."""
+    keep one per message of a selected mailbox). A NamedTuple: 100,000 of them
+    are built for one `UID FETCH 1:* (FLAGS)`, and a tuple is built in C."""
 
     account_id: AccountId
     id: MessageId

@@ -40,9 +40,8 @@ async def select(s: "Session", cmd: Command) -> Reply:
     s.untagged(b"OK [HIGHESTMODSEQ %d] modseq" % info.highest_modseq)
     s.untagged(b'LIST () "/" ' + out.mailbox(info.name))  # RFC 9051 §6.3.2
     s.selected = Selected(
-        info.name, readonly, info.uidvalidity, list(view.uids), info.highest_modseq, condstore,
-        view.uids,
-    )  # fmt: skip
+        info.name, readonly, info.uidvalidity, view.uids, info.highest_modseq, condstore
+    )
     s.state = State.SELECTED
     mode = "READ-ONLY" if readonly else "READ-WRITE"
     return ("OK", f"[{mode}] {cmd.name} done")

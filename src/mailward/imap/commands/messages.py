@@ -8,7 +8,6 @@ RFC822 and RFC822.TEXT set \\Seen (recorded as such) in a read-write mailbox.
 """
 
 import bisect
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mailward.core.flags import Flags, SystemFlag
@@ -115,32 +114,69 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
     uids = uids_for(s, args.seqs, by_uid)
     set_seen = not sel.readonly and any(_sets_seen(a) for a in atts)
     wants_flags = "FLAGS" in names or set_seen
-    entries = await entries_for(
-        s, uids, record_flags="FLAGS" in names, changed_since=args.changed_since or 0
-    )
     items = list(dict.fromkeys(i for a in atts if (i := _door_item(a)) is not None))
-    for start in range(0, len(entries), FETCH_BATCH if items else len(entries) or 1):
-        batch = entries[start : start + FETCH_BATCH] if items else entries
-        fetched: Sequence[Fetched | None] = [None] * len(batch)
-        if items:
-            fetched = await s.call(
-                s.door.fetch, [e.id for e in batch], items, set_seen=set_seen,
-                detail=f"imap {cmd.name}",
-            )  # fmt: skip
-            guard_parts(s, [f for f in fetched if f is not None])
-            # Only the messages still there (an expunge by another session in between)
-            have = {f.id: f for f in fetched if f is not None}
-            pairs: list[tuple[IndexEntry, Fetched | None]] = [
-                (e, have[e.id]) for e in batch if e.id in have
-            ]
+    # With parts, the flags are recorded by the fetch itself (one durable append).
+    entries = await entries_for(
+        s, uids, record_flags="FLAGS" in names and not items,
+        changed_since=args.changed_since or 0,
+    )  # fmt: skip
+    if not items:  # the state of messages only: no content, no door call
+        if _state_only(atts):
+            s.conn.send(_state_lines(s, entries, atts))
         else:
-            pairs = [(e, None) for e in batch]
-        for entry, got in pairs:
-            s.conn.send(_fetch_line(s, entry, got, atts, wants_flags))
+            for e in entries:
+                s.conn.send(_fetch_line(s, e, None, atts, wants_flags))
+        return ("OK", f"{cmd.name} done")
+    for start in range(0, len(entries), FETCH_BATCH):
+        batch = entries[start : start + FETCH_BATCH]
+        fetched = await s.call(
+            s.door.fetch, [e.id for e in batch], items, set_seen=set_seen,
+            with_flags="FLAGS" in names, detail=f"imap {cmd.name}",
+        )  # fmt: skip
+        guard_parts(s, fetched)
+        # Only the messages still there (an expunge by another session in between)
+        have = {f.id: f for f in fetched}
+        for e in batch:
+            if e.id in have:
+                s.conn.send(_fetch_line(s, e, have[e.id], atts, wants_flags))
         await s.conn.flush()
-        if not items:
-            break
     return ("OK", f"{cmd.name} done")
+
+
+_STATE = frozenset({"UID", "FLAGS", "MODSEQ", "RFC822.SIZE"})
+
+
+def _state_only(atts: list[FetchAtt]) -> bool:
+    return all(a.name in _STATE for a in atts)
+
+
+def _state_lines(s: "Session", entries: list[IndexEntry], atts: list[FetchAtt]) -> bytes:
+    """FETCH lines of UID, FLAGS, MODSEQ and RFC822.SIZE only (what a sync client
+    asks for every message of a mailbox), built in one pass."""
+    assert s.selected is not None
+    uids = s.selected.uids
+    flag_text: dict[Flags, bytes] = {}
+    names = [a.name for a in atts]
+    lines = []
+    for e in entries:
+        # Sequence numbers: the entry's position when the view lines up (1:*).
+        pos = e.uid
+        seq = s.seq_of(pos)
+        parts = []
+        for name in names:
+            if name == "UID":
+                parts.append(b"UID %d" % e.uid)
+            elif name == "FLAGS":
+                text = flag_text.get(e.flags)
+                if text is None:
+                    text = flag_text[e.flags] = b"FLAGS " + out.flag_list(e.flags)
+                parts.append(text)
+            elif name == "MODSEQ":
+                parts.append(b"MODSEQ (%d)" % e.modseq)
+            else:
+                parts.append(b"RFC822.SIZE %d" % e.size)
+        lines.append(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
+    return b"".join(lines)
 
 
 def guard_parts(s: "Session", fetched: list[Fetched]) -> None:
@@ -241,24 +277,14 @@ async def copy(s: "Session", cmd: Command) -> Reply:
     code = f"[COPYUID {validity} {source} {target}]"
     if moving:
         s.untagged(b"OK " + code.encode() + b" moved")
-        _forget(s, [e.uid for e in entries])
+        s.expunged([e.uid for e in entries])
         return ("OK", f"{cmd.name} done")
     return ("OK", f"{code} {cmd.name} done")
 
 
-def _forget(s: "Session", uids: list[int]) -> None:
-    """Tell the client the messages are gone from the selected mailbox."""
-    assert s.selected is not None
-    for uid in sorted(uids, reverse=True):
-        seq = s.seq_of(uid)
-        if seq:
-            del s.selected.uids[seq - 1]
-            s.untagged(b"%d EXPUNGE" % seq)
-
-
 async def deleted_ids(s: "Session", only: list[int] | None) -> list[MessageId]:
     assert s.selected is not None
-    uids = s.selected.uids if only is None else only
+    uids = list(s.selected.uids) if only is None else only
     entries = await entries_for(s, list(uids))
     return [e.id for e in entries if _DELETED in e.flags]
 
@@ -273,5 +299,5 @@ async def expunge(s: "Session", cmd: Command) -> Reply:
     gone = [e for e in entries if _DELETED in e.flags]
     if gone:
         await s.call(s.door.expunge, [e.id for e in gone])
-        _forget(s, [e.uid for e in gone])
+        s.expunged([e.uid for e in gone])
     return ("OK", f"{cmd.name} done")

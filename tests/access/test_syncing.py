@@ -1,0 +1,55 @@
+"""The door's view for mail programs: UID lists and message states kept between
+calls stay exactly what a fresh read of the store says, through deliveries, flag
+changes, moves, copies and expunges made by other doors."""
+
+import random
+from pathlib import Path
+
+from mailward.access._states import StateCache
+from mailward.core.flags import Flags
+from support import build_world
+
+
+def test_cached_states_follow_every_change(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    rt = world.rt
+    for i in range(30):
+        world.deliver("alice", f"m{i}", "x")
+    reader, writer = world.door("alice"), rt.access(world.users["alice"])
+    rnd = random.Random(7)
+    for step in range(60):
+        ids = [e.id for e in writer.index("INBOX", 1, 2**32 - 1)]
+        op = rnd.choice(["deliver", "flag", "move", "copy", "expunge", "nothing"])
+        if op == "deliver":
+            world.deliver("alice", f"new {step}", "y")
+        elif op == "flag" and ids:
+            writer.set_flags(rnd.sample(ids, min(3, len(ids))), add=Flags.of("\\Flagged"))
+        elif op == "move" and ids:
+            writer.move([rnd.choice(ids)], "Archive")
+        elif op == "copy" and ids:
+            writer.copy([rnd.choice(ids)], "INBOX")
+        elif op == "expunge" and ids:
+            writer.expunge([rnd.choice(ids)])
+        cached = reader.index("INBOX", 1, 2**32 - 1)
+        view = reader.open_mailbox("INBOX")
+        rt.services.states = StateCache()  # a fresh read, for comparison
+        rt.services.uid_lists.clear()
+        fresh = reader.index("INBOX", 1, 2**32 - 1)
+        assert cached == fresh, (step, op)
+        assert view.uids == tuple(e.uid for e in fresh)
+        lo = fresh[len(fresh) // 2].uid if fresh else 1
+        assert reader.index("INBOX", lo, 2**32 - 1) == [e for e in fresh if e.uid >= lo]
+        top = max((e.modseq for e in fresh), default=0)
+        assert reader.index("INBOX", 1, 2**32 - 1, changed_since=top) == []
+    # bob's door never sees alice's states, cached or not
+    assert world.door("bob").index("INBOX", 1, 2**32 - 1) == []
+
+
+def test_cache_is_bounded() -> None:
+    from mailward.access._states import MailboxState
+
+    cache = StateCache(max_messages=10)
+    for k in range(5):
+        cache.put(("a", str(k)), MailboxState(1, 1, 1, 4, (1, 2, 3, 4), (None,) * 4))  # type: ignore[arg-type]
+    assert cache.get(("a", "0")) is None and cache.get(("a", "4")) is not None
+    assert sum(len(s.entries) for s in cache._states.values()) <= 10
