@@ -153,15 +153,11 @@ def _state_only(atts: list[FetchAtt]) -> bool:
 def _state_lines(s: "Session", entries: list[IndexEntry], atts: list[FetchAtt]) -> bytes:
     """FETCH lines of UID, FLAGS, MODSEQ and RFC822.SIZE only (what a sync client
     asks for every message of a mailbox), built in one pass."""
-    assert s.selected is not None
-    uids = s.selected.uids
     flag_text: dict[Flags, bytes] = {}
     names = [a.name for a in atts]
     lines = []
     for e in entries:
-        # Sequence numbers: the entry's position when the view lines up (1:*).
-        pos = e.uid
-        seq = s.seq_of(pos)
+        seq = s.seq_of(e.uid)
         parts = []
         for name in names:
             if name == "UID":

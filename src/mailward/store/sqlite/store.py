@@ -617,7 +617,8 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         r = (
             self.db.read()
             .execute(
-                f"SELECT {_MBX_COLS}, total, unseen FROM mailboxes WHERE account_id = ? AND name = ?",
+                f"SELECT {_MBX_COLS}, total, unseen FROM mailboxes"
+                " WHERE account_id = ? AND name = ?",
                 (account_id, name),
             )
             .fetchone()
