@@ -97,7 +97,8 @@ class Syncing(Door):
         state = self._state(box)
         lo = bisect.bisect_left(state.uids, first_uid)
         hi = bisect.bisect_right(state.uids, last_uid)
-        out = [e for e in state.entries[lo:hi] if e.modseq > changed_since]
+        chosen = state.entries[lo:hi]
+        out = [e for e in chosen if e.modseq > changed_since] if changed_since else list(chosen)
         if record_flags and out:
             self._s.audit.append(
                 record(

@@ -63,8 +63,11 @@ async def entries_for(
         s.door.index, s.selected.name, uids[0], uids[-1], changed_since=changed_since,
         record_flags=record_flags,
     )  # fmt: skip
-    wanted = set(uids)
-    entries = [e for e in got if e.uid in wanted]
+    if len(got) == len(uids) and all(e.uid == u for e, u in zip(got, uids, strict=True)):
+        entries = got
+    else:
+        wanted = set(uids)
+        entries = [e for e in got if e.uid in wanted]
     s.guard(entries, "flags" if record_flags else "-")
     return entries
 
@@ -153,19 +156,27 @@ def _state_only(atts: list[FetchAtt]) -> bool:
 def _state_lines(s: "Session", entries: list[IndexEntry], atts: list[FetchAtt]) -> bytes:
     """FETCH lines of UID, FLAGS, MODSEQ and RFC822.SIZE only (what a sync client
     asks for every message of a mailbox), built in one pass."""
-    flag_text: dict[Flags, bytes] = {}
+    assert s.selected is not None
+    view = s.selected.uids
+    flag_text: dict[frozenset[str], bytes] = {}
     names = [a.name for a in atts]
     lines = []
+    pos = bisect.bisect_left(view, entries[0].uid) if entries else 0
     for e in entries:
-        seq = s.seq_of(e.uid)
+        # The entries come in UID order, like the view: the next position is
+        # almost always the right one (bisect only where a message is missing).
+        if pos >= len(view) or view[pos] != e.uid:
+            pos = bisect.bisect_left(view, e.uid)
+        seq = pos + 1
+        pos += 1
         parts = []
         for name in names:
             if name == "UID":
                 parts.append(b"UID %d" % e.uid)
             elif name == "FLAGS":
-                text = flag_text.get(e.flags)
+                text = flag_text.get(e.flags.values)
                 if text is None:
-                    text = flag_text[e.flags] = b"FLAGS " + out.flag_list(e.flags)
+                    text = flag_text[e.flags.values] = b"FLAGS " + out.flag_list(e.flags)
                 parts.append(text)
             elif name == "MODSEQ":
                 parts.append(b"MODSEQ (%d)" % e.modseq)
