@@ -227,6 +227,7 @@ class Runtime:
             plaintext_login=self.settings.plaintext_login,
             stopped=lambda: self.switches.engaged("pop3") is not None,
             check=self.guard_check(Protocol.POP3),
+            lock_dir=self.settings.data / "locks" / "pop3",
         )
 
     def verify_audit(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:

@@ -6,6 +6,7 @@ import poplib
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pop3_support import HOSTNAME, Server, address
@@ -465,3 +466,25 @@ def test_a_server_survives_a_client_that_vanishes_mid_command(pop3: Server) -> N
     c = pop3.login_when_free("alice")
     assert c.stat()[0] == 3
     c.quit()
+
+
+def test_maildrop_lock_holds_across_processes(tmp_path: Path) -> None:
+    """Two listeners (two worker processes) share the lock through the data dir."""
+    import subprocess
+    import sys
+
+    from mailward.core.ids import AccountId
+    from mailward.pop3.session import Maildrops
+
+    mine = Maildrops(tmp_path / "locks")
+    assert mine.take(AccountId("acct1"))
+    code = (
+        "import sys; from pathlib import Path; from mailward.pop3.session import Maildrops;"
+        f" m = Maildrops(Path({str(tmp_path / 'locks')!r}));"
+        " print(m.take('acct1'), m.take('acct2'))"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.split() == ["False", "True"]
+    mine.release(AccountId("acct1"))
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert again.stdout.split() == ["True", "True"]

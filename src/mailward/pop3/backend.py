@@ -4,6 +4,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mailward.access import MailAccess
 from mailward.auth import Logins
@@ -18,6 +19,8 @@ class Pop3Backend:
     hostname: our name in the greeting.
     tls: the listener's TLS context (STLS).
     plaintext_login: USER/PASS allowed before STLS from loopback clients.
+    lock_dir: where the maildrop locks of all worker processes meet (None: this
+        process only).
     stopped: is the kill switch engaged for POP3?
     check: the response guard: may these door objects (each with `owner`) go to
         this principal? False: a trip was recorded and contained; send nothing.
@@ -29,6 +32,7 @@ class Pop3Backend:
     hostname: str
     tls: ssl.SSLContext
     plaintext_login: bool = False
+    lock_dir: Path | None = None
     stopped: Callable[[], bool] = lambda: False
     check: Callable[[Principal, Sequence[object], str], bool] = lambda p, objs, part: True
     pool: ThreadPoolExecutor = field(

@@ -213,7 +213,7 @@ async def start_pop3(
     if where is None:
         return None
     loop = asyncio.get_running_loop()
-    maildrops = Maildrops()
+    maildrops = Maildrops(backend.lock_dir)
 
     def connection() -> _Connection:
         return _Connection(backend, maildrops, idle_timeout_s)

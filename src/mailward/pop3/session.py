@@ -17,11 +17,14 @@ server (server.py) writes it and does what `Reply.after` says.
 """
 
 import asyncio
+import fcntl
 import ipaddress
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 from mailward.access import MailAccess
@@ -72,20 +75,34 @@ class Reply:
 
 
 class Maildrops:
-    """The maildrop locks of one listener (RFC 1939 §8). Only the event loop's
-    thread touches it, so a set is enough."""
+    """The maildrop locks (RFC 1939 §8). Within the process a dict (only the
+    event loop's thread touches it); across worker processes, with `lock_dir`, an
+    exclusive `flock` on one file per account, released when its file is closed
+    (also when the process dies)."""
 
-    def __init__(self) -> None:
-        self._held: set[AccountId] = set()
+    def __init__(self, lock_dir: Path | None = None) -> None:
+        self._held: dict[AccountId, int | None] = {}
+        self._dir = lock_dir
 
     def take(self, account: AccountId) -> bool:
         if account in self._held:
             return False
-        self._held.add(account)
+        fd = None
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._dir / f"{account}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+        self._held[account] = fd
         return True
 
     def release(self, account: AccountId) -> None:
-        self._held.discard(account)
+        fd = self._held.pop(account, None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _loopback(remote: str) -> bool:
