@@ -213,3 +213,15 @@ def test_sections_of_a_multipart_message(server: Server) -> None:
     c.logout()
     parts = {r.part for r in all_records(server.world.rt.db) if r.protocol == "imap"}
     assert {"body", "attachment:2", "headers", "structure"} <= parts
+
+
+def test_large_message_from_the_file_store(server: Server) -> None:
+    """A message over the inline limit lives in the file store: fetched the same."""
+    big = bytes(range(256)) * 1400  # 358,400 bytes
+    server.world.deliver("alice", "Large", "see attachment", attachments=(("big.bin", big),))
+    c = server.login()
+    c.select("INBOX")
+    data = _ok(c.fetch("1", "(RFC822.SIZE BODY.PEEK[2])"))
+    part = data[0][1]  # type: ignore[index]
+    assert base64.b64decode(part) == big
+    c.logout()

@@ -115,3 +115,6 @@ class FaultyBlobs:
                     self.crossings += 1
                     return bytes(self.inner.get(a.victim, rows[0].id))
         return bytes(self.inner.get(account_id, blob_id))
+
+    def get_many(self, account_id: str, blob_ids: list[str]) -> dict[str, bytes]:
+        return {b: self.get(account_id, b) for b in blob_ids}

@@ -122,3 +122,23 @@ def test_counts_and_delivery_target(store: MailStore) -> None:
     target = store.delivery_target("a@example.test")
     assert target is not None and target[0].id == a and target[1].id == inbox
     assert store.delivery_target("nobody@example.test") is None
+
+
+def test_uid_lists_states_and_batches_are_scoped(store: MailStore) -> None:
+    a, inbox = _account(store, "a@example.test")
+    b, b_inbox = _account(store, "b@example.test")
+    rows = [_new(store, a, inbox, t) for t in range(5)]
+    theirs = _new(store, b, b_inbox, 1)
+    assert store.mailbox_uids(a, inbox) == [1, 2, 3, 4, 5]
+    assert store.mailbox_uids(b, inbox) == []
+    flagged = store.set_flags(a, rows[1].id, "\\Flagged")
+    state = store.index_rows(a, inbox, 2, 4)
+    assert [r.uid for r in state] == [2, 3, 4] and state[0].flags == "\\Flagged"
+    assert [r.uid for r in store.index_rows(a, inbox, 1, 5, rows[-1].modseq)] == [2]
+    assert flagged.modseq > rows[-1].modseq
+    assert store.index_rows(b, inbox, 1, 5) == []
+    got = store.messages_by_ids(a, [rows[0].id, theirs.id, rows[3].id])
+    assert sorted(r.id for r in got) == sorted([rows[0].id, rows[3].id])
+    assert store.messages_by_ids(b, [rows[0].id]) == []
+    box = store.mailbox_by_name(a, "INBOX")
+    assert box is not None and box.total == 5  # counts come with the row

@@ -158,8 +158,13 @@ class Door:
             )
 
     def _raw(self, row: MessageRow, part: str, action: Action) -> bytes:
+        return self._open_raw(row, self._s.blobs.get(self._me, row.id), part, action)
+
+    def _open_raw(self, row: MessageRow, sealed: bytes | None, part: str, action: Action) -> bytes:
+        """Open a message's sealed bytes (read already: `sealed`) with our key."""
+        if sealed is None:
+            raise NotFound(f"the body of {row.id} is missing")
         try:
-            sealed = self._s.blobs.get(self._me, row.id)
             return self._user().open(row.id, P_RAW, sealed)
         except IntegrityError as exc:
             raise self._refuse(Crossing(row.account_id, row.id, str(exc)), part, action) from None

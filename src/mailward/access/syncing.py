@@ -192,6 +192,7 @@ class Syncing(Door):
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             found[r.id] = r
+        sealed = self._s.blobs.get_many(self._me, list(found))
         for message_id in wanted:
             row = found.get(message_id)
             if row is None:  # gone meanwhile (or never ours: recorded if someone's)
@@ -205,7 +206,7 @@ class Syncing(Door):
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             mailbox = self._name_of(row.mailbox_id)
-            raw = self._raw(row, Part.RAW, Action.READ)
+            raw = self._open_raw(row, sealed.get(row.id), Part.RAW, Action.READ)
             data: dict[str, bytes] = {}
             labels: dict[str, None] = dict.fromkeys([Part.FLAGS.value] if with_flags else [])
             for what in items:

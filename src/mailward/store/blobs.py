@@ -67,6 +67,15 @@ class FsBlobStore:
         except FileNotFoundError:
             raise NotFound(f"blob {blob_id} not found") from None
 
+    def get_many(self, account_id: str, blob_ids: list[str]) -> dict[str, bytes]:
+        out = {}
+        for blob_id in blob_ids:
+            try:
+                out[blob_id] = self._path(account_id, blob_id).read_bytes()
+            except FileNotFoundError:
+                continue
+        return out
+
     def delete(self, account_id: str, blob_id: str) -> None:
         self._path(account_id, blob_id).unlink(missing_ok=True)
 

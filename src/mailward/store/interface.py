@@ -230,5 +230,9 @@ class BlobStore(Protocol):
     def get(self, account_id: str, blob_id: str) -> bytes:
         """Raises: NotFound."""
 
+    def get_many(self, account_id: str, blob_ids: list[str]) -> dict[str, bytes]:
+        """Several at once (one query for those inside the database); a blob that
+        is not there is left out."""
+
     def delete(self, account_id: str, blob_id: str) -> None: ...
     def exists(self, account_id: str, blob_id: str) -> bool: ...

@@ -8,6 +8,8 @@ their unit of work (`joins_transaction`), so many run their fsyncs in parallel
 instead of one after another inside the writer's turn.
 """
 
+import json
+
 from mailward.core.errors import NotFound
 from mailward.db import Database
 from mailward.store.blobs import FsBlobStore
@@ -55,6 +57,22 @@ class SqliteBlobStore:
             return self.files.get(account_id, blob_id)
         except NotFound:
             raise NotFound(f"blob {blob_id} not found") from None
+
+    def get_many(self, account_id: str, blob_ids: list[str]) -> dict[str, bytes]:
+        rows = (
+            self.db.read()
+            .execute(
+                "SELECT id, data FROM inline_blobs WHERE account_id = ?"
+                " AND id IN (SELECT value FROM json_each(?))",
+                (account_id, json.dumps(blob_ids)),
+            )
+            .fetchall()
+        )
+        out = {str(r[0]): bytes(r[1]) for r in rows}
+        missing = [b for b in blob_ids if b not in out]
+        if missing:
+            out.update(self.files.get_many(account_id, missing))
+        return out
 
     def delete(self, account_id: str, blob_id: str) -> None:
         with self.db.write() as c:
