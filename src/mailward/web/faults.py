@@ -100,11 +100,15 @@ class FaultyPageCache:
             and self.switches.enabled("page-cache", hit.owner)
         ):
             receiver = await anyio.to_thread.run_sync(self._who, scope)
-            if receiver != hit.owner:
-                self.crossing("shared-cache", receiver, hit.owner, key)
-            for m in hit.messages:
-                await send(m)
-            return
+            # Looked at again after the thread hop: a flag rolled back meanwhile
+            # stops the cached reply (else a slow hop shows as a crossing after
+            # containment, though the decision to serve it came before).
+            if self.switches.enabled("page-cache", hit.owner):
+                if receiver != hit.owner:
+                    self.crossing("shared-cache", receiver, hit.owner, key)
+                for m in hit.messages:
+                    await send(m)
+                return
         captured: list[Message] = []
 
         async def capture(message: Message) -> None:
