@@ -13,8 +13,10 @@ import re
 import socket
 
 from mailward.imap.backend import ImapBackend
+from mailward.imap.idle import IdleHub
 from mailward.imap.protocol import read_tag
 from mailward.imap.session import Session
+from mailward.imap.state import TooLong
 
 MAX_LINE = 64 * 1024
 MAX_LITERAL = 64 * 1024  # in any command but APPEND
@@ -23,26 +25,22 @@ _LITERAL = re.compile(rb"\{(\d{1,12})(\+?)\}$")
 _APPEND = re.compile(rb"^[^ ]+ (?:UID )?APPEND ", re.IGNORECASE)
 
 
-class TooLong(Exception):
-    """A line or literal past its limit (the command is answered, the input skipped)."""
-
-    def __init__(self, tag: str | None, reply: bytes) -> None:
-        self.tag = tag
-        self.reply = reply
-
-
 class Connection:
     """One client connection: the framing around a Session."""
 
     def __init__(
-        self, backend: ImapBackend, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        backend: ImapBackend,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        hub: IdleHub,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self._out: list[bytes] = []
         peer = writer.get_extra_info("peername")
         remote = str(peer[0]) if isinstance(peer, tuple) else ""
-        self.session = Session(backend, self, remote)
+        self.session = Session(backend, self, remote, hub)
 
     # -- what the session uses ------------------------------------------------------
 
@@ -178,8 +176,10 @@ async def start_imap(
     if where is None:
         return None
 
+    hub = IdleHub()
+
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await Connection(backend, reader, writer).run()
+        await Connection(backend, reader, writer, hub).run()
 
     if isinstance(where, socket.socket):
         return await asyncio.start_server(connected, sock=where, limit=MAX_LINE)

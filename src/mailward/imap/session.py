@@ -18,6 +18,7 @@ from mailward.core.errors import MailwardError
 from mailward.core.principal import Principal
 from mailward.imap.backend import ImapBackend
 from mailward.imap.commands import ALLOWED, COMMANDS
+from mailward.imap.idle import IdleHub
 from mailward.imap.protocol import ParseError, parse, read_tag
 from mailward.imap.protocol import response as out
 from mailward.imap.replies import reply_for
@@ -36,8 +37,9 @@ CAPABILITIES_BASE = (
 
 
 class Session:
-    def __init__(self, backend: ImapBackend, conn: "Connection", remote: str) -> None:
+    def __init__(self, backend: ImapBackend, conn: "Connection", remote: str, hub: IdleHub) -> None:
         self.backend = backend
+        self.hub = hub
         self.conn = conn
         self.remote = remote
         self.state = State.NOT_AUTHENTICATED

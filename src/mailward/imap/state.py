@@ -34,3 +34,11 @@ class Selected:
 
 class Refused(Exception):
     """The guard stopped a reply: the session ends and nothing of it is sent."""
+
+
+class TooLong(Exception):
+    """A line or literal past its limit (the command is answered, the input skipped)."""
+
+    def __init__(self, tag: str | None, reply: bytes) -> None:
+        self.tag = tag
+        self.reply = reply

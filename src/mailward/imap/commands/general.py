@@ -1,20 +1,20 @@
 """Commands in any state, and logging in: CAPABILITY NOOP LOGOUT ID ENABLE
 NAMESPACE CHECK IDLE STARTTLS LOGIN AUTHENTICATE (RFC 9051 §6.1-6.3)."""
 
+import asyncio
 import base64
 import binascii
+import contextlib
 from typing import TYPE_CHECKING
 
 from mailward.core.errors import AuthError
 from mailward.core.principal import Protocol
 from mailward.imap.protocol import Command
 from mailward.imap.replies import OK_DONE, Reply
-from mailward.imap.state import State
+from mailward.imap.state import State, TooLong
 
 if TYPE_CHECKING:
     from mailward.imap.session import Session
-
-IDLE_POLL_S = 1.0  # how often an idling session looks for changes
 
 
 async def capability(s: "Session", cmd: Command) -> Reply:
@@ -63,32 +63,47 @@ async def namespace(s: "Session", cmd: Command) -> Reply:
 
 
 async def idle(s: "Session", cmd: Command) -> Reply:
-    """RFC 2177: updates as they happen until the client says DONE."""
+    """RFC 2177: updates as they happen until the client says DONE. The listener's
+    watcher (imap/idle.py) wakes the session when its mailbox changed."""
     s.conn.send(b"+ idling\r\n")
     await s.conn.flush()
-    waited = 0.0
-    while True:
-        try:
-            line = await s.conn.read_line(IDLE_POLL_S)
-        except TimeoutError:
-            waited += IDLE_POLL_S
-            if waited >= s.idle_timeout_s:
+    woken = s.hub.join(s)
+    reading = asyncio.ensure_future(s.conn.read_line(None))
+    try:
+        while True:
+            waking = asyncio.ensure_future(woken.wait())
+            done, _ = await asyncio.wait(
+                {reading, waking}, timeout=s.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            waking.cancel()
+            if not done:
                 s.untagged(b"BYE idle for too long")
                 s.done = True
                 return ("OK", "IDLE ended")
+            if reading in done:
+                try:
+                    line = reading.result()
+                except (TooLong, ConnectionError, TimeoutError):
+                    return ("BAD", "expected DONE")
+                if line is None:
+                    s.done = True
+                    return ("OK", "IDLE ended")
+                if line.strip().upper() == b"DONE":
+                    return ("OK", "IDLE terminated")
+                return ("BAD", "expected DONE")
+            woken.clear()
             if s.backend.stopped():
                 s.untagged(b"BYE [UNAVAILABLE] IMAP is stopped for maintenance")
                 s.done = True
                 return ("OK", "IDLE ended")
             await s.refresh(expunges=True)
             await s.conn.flush()
-            continue
-        if line is None:
-            s.done = True
-            return ("OK", "IDLE ended")
-        if line.strip().upper() == b"DONE":
-            return ("OK", "IDLE terminated")
-        return ("BAD", "expected DONE")
+    finally:
+        s.hub.leave(s)
+        if not reading.done():
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
 
 
 async def starttls(s: "Session", cmd: Command) -> Reply:
