@@ -5,13 +5,13 @@ import imaplib
 import time
 
 import pytest
-
 from imap_support import Server
+
 from mailward.access import MailAccess
 
 
 def _idle(c: imaplib.IMAP4) -> str:
-    tag = c._new_tag().decode()  # noqa: SLF001 - imaplib has no IDLE in 3.11
+    tag = c._new_tag().decode()
     c.send(f"{tag} IDLE\r\n".encode())
     assert c.readline().startswith(b"+")
     return tag
