@@ -94,11 +94,18 @@ class Syncing(Door):
         above `changed_since`), ascending. With `record_flags` the flags are handed
         out: one record names every item (part `flags`)."""
         box = self._mailbox(mailbox)
-        state = self._state(box)
-        lo = bisect.bisect_left(state.uids, first_uid)
-        hi = bisect.bisect_right(state.uids, last_uid)
-        chosen = state.entries[lo:hi]
-        out = [e for e in chosen if e.modseq > changed_since] if changed_since else list(chosen)
+        key = (self._me, box.id)
+        if self._s.states.get(key) is None and (first_uid > 1 or last_uid < box.uidnext - 1):
+            # A part of a mailbox not in the cache (a page of the newest, one
+            # message): read just those; the whole is read and kept when asked for.
+            rows = self._s.store.index_rows(self._me, box.id, first_uid, last_uid, changed_since)
+            out = self._entries(rows)
+        else:
+            state = self._state(box)
+            lo = bisect.bisect_left(state.uids, first_uid)
+            hi = bisect.bisect_right(state.uids, last_uid)
+            chosen = state.entries[lo:hi]
+            out = [e for e in chosen if e.modseq > changed_since] if changed_since else list(chosen)
         if record_flags and out:
             self._s.audit.append(
                 record(
