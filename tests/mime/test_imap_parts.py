@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 from test_mime_fuzz import ANY_MESSAGE, SEEDS
 
 from mailward.mime import (
+    _imap_addresses,
+    _imap_lines,
+    _imap_tree,
     _tree,
     attachment,
     bodystructure,
@@ -18,7 +21,6 @@ from mailward.mime import (
     open_message,
     section,
 )
-from mailward.mime import imap as imap_module
 
 FUZZ = settings(
     max_examples=max(300, settings().max_examples),
@@ -587,10 +589,10 @@ def check_message(raw: bytes) -> None:
 
 def check_trees(raw: bytes) -> None:
     """The raw walk gives the tree and attachment numbers the parsed tree does."""
-    walked = imap_module._read(raw, labels=True)
+    walked = _imap_tree._read(raw, labels=True)
     if raw.lower().count(b"boundary") > 50:
         return
-    parsed = imap_module._parsed(raw, labels=True)
+    parsed = _imap_tree._parsed(raw, labels=True)
     assert parsed.exact
     pairs = [(walked.root, parsed.root)]
     while pairs:
@@ -708,12 +710,12 @@ _HEADER_BYTES = st.lists(
 @FUZZ
 @given(_HEADER_BYTES)
 def test_fields_read_in_python_as_by_the_regex(head: bytes) -> None:
-    end, _ = imap_module._header_end(head, 0, len(head))
-    lines = imap_module._fields(head, 0, end)
-    by_regex = [(m[1].lower(), m[2], m[0]) for m in imap_module._FIELD.finditer(head, 0, end)]
+    end, _ = _imap_lines._header_end(head, 0, len(head))
+    lines = _imap_lines._fields(head, 0, end)
+    by_regex = [(m[1].lower(), m[2], m[0]) for m in _imap_lines._FIELD.finditer(head, 0, end)]
     assert lines == by_regex
-    first = {name: value for name, value, _ in reversed(by_regex) if name in imap_module._WANTED}
-    assert imap_module._wanted(head, 0, end) == first
+    first = {name: value for name, value, _ in reversed(by_regex) if name in _imap_lines._WANTED}
+    assert _imap_lines._wanted(head, 0, end) == first
 
 
 _ADDRESS_BYTES = st.lists(
@@ -746,9 +748,9 @@ _ADDRESS_BYTES = st.lists(
 @FUZZ
 @given(_ADDRESS_BYTES)
 def test_simple_addresses_read_as_the_full_reader_does(value: bytes) -> None:
-    quick = imap_module._simple_addresses(value)
+    quick = _imap_addresses._simple_addresses(value)
     if quick is not None:
-        assert quick == imap_module._parsed_addresses(value)
+        assert quick == _imap_addresses._parsed_addresses(value)
 
 
 _CONTENT_TYPE_BYTES = st.lists(
@@ -791,23 +793,23 @@ _CONTENT_TYPE_BYTES = st.lists(
 def test_raw_reading_mirrors_the_email_package(content_type: bytes, disposition: bytes) -> None:
     raw = b"Content-Type:" + content_type + b"\r\nContent-Disposition:" + disposition
     raw += b"\r\n\r\nbody\r\n"
-    head, body = imap_module._header_end(raw, 0, len(raw))
-    node = imap_module._walk(raw[:body], 0, body, body, "text/plain", 0)
+    head, body = _imap_lines._header_end(raw, 0, len(raw))
+    node = _imap_tree._walk(raw[:body], 0, body, body, "text/plain", 0)
     part = _tree.parse_head(raw[:body])
-    value = imap_module._wanted(raw, 0, head).get(b"content-type")
+    value = _imap_lines._wanted(raw, 0, head).get(b"content-type")
     assert node.ctype == part.get_content_type()
-    ctype = imap_module._raw_type(value, "text/plain")
+    ctype = _imap_tree._raw_type(value, "text/plain")
     assert ctype is None or ctype == part.get_content_type()
-    boundary = imap_module._raw_boundary(value)
-    assert boundary is imap_module._UNSURE or boundary == part.get_boundary()
+    boundary = _imap_tree._raw_boundary(value)
+    assert boundary is _imap_tree._UNSURE or boundary == part.get_boundary()
     node.part = None
-    assert imap_module._is_attachment(raw, node) == _tree.is_attachment(part, node.ctype)
+    assert _imap_tree._is_attachment(raw, node) == _tree.is_attachment(part, node.ctype)
 
 
 @pytest.mark.parametrize("raw", [SMALL, NESTED, FORWARDED, DIGEST, RFC3501, *SEEDS[:3]])
 def test_leaves_are_the_parser_payloads(raw: bytes) -> None:
     """Each leaf's bytes are the body the feed parser kept for it."""
-    tree = imap_module._parsed(raw, labels=False)
+    tree = _imap_tree._parsed(raw, labels=False)
     stack = [tree.root]
     while stack:
         node = stack.pop()

@@ -10,7 +10,10 @@ sections come with audit labels of the parts they expose). Private modules:
 `_tree` (parsing with the email package, nesting cap, body/attachment rules),
 `_fasthead` (the header section of a plain single-part message read without the
 email package, for `summary`), `_headers` (header section end, unfolding, RFC
-2047), `_text` (transfer encodings, charsets, HTML to text).
+2047), `_text` (transfer encodings, charsets, HTML to text); `imap` is built on
+`_imap_lines`, `_imap_tree`, `_imap_sections`, `_imap_structure`,
+`_imap_addresses` and `_imap_strings` (raw offsets, part tree, sections,
+BODYSTRUCTURE/ENVELOPE, address lists, wire strings).
 
 Invariants:
 - Pure: no I/O, no clock, no state between calls but a charset-lookup cache;
