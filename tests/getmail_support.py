@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from support import PASSWORD
-
-GETMAIL = shutil.which("getmail")
+from support import PASSWORD, need_tool
 
 
 def need_getmail() -> str:
-    if GETMAIL is None:
-        if os.environ.get("MAILWARD_REQUIRE_TOOLS"):
-            pytest.fail("getmail is required (apt-get install getmail6)")
-        pytest.skip("getmail is not installed (apt-get install getmail6)")
-    return GETMAIL
+    return need_tool("getmail", "getmail6")
 
 
 @pytest.fixture

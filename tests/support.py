@@ -1,9 +1,13 @@
 """Test support: a real runtime on a temporary data directory with accounts."""
 
+import os
+import shutil
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mailward.access import MailAccess
 from mailward.config import Settings
@@ -30,6 +34,17 @@ def make_message(
     for name, data in attachments:
         msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
     return msg.as_bytes()
+
+
+def need_tool(command: str, package: str) -> str:
+    """The path of a real client the test drives. In CI (MAILWARD_REQUIRE_TOOLS)
+    a missing one fails the test; elsewhere it skips it."""
+    path = shutil.which(command)
+    if path is None:
+        if os.environ.get("MAILWARD_REQUIRE_TOOLS"):
+            pytest.fail(f"{command} is required (apt-get install {package}; .ci/run does)")
+        pytest.skip(f"{command} is not installed (apt-get install {package})")
+    return path
 
 
 def open_runtime(data: Path, **settings: Any) -> Runtime:

@@ -3,25 +3,16 @@
 New mail comes down; a flag set and a message deleted in the local Maildir go
 up; a second sync changes nothing."""
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from imap_support import Server
 
-from support import PASSWORD
-
-MBSYNC = shutil.which("mbsync")
+from support import PASSWORD, need_tool
 
 
 def _need_mbsync() -> str:
-    if MBSYNC is None:
-        if os.environ.get("MAILWARD_REQUIRE_TOOLS"):
-            pytest.fail("mbsync is required (apt-get install isync)")
-        pytest.skip("mbsync is not installed (apt-get install isync)")
-    return MBSYNC
+    return need_tool("mbsync", "isync")
 
 
 def _config(root: Path, server: Server) -> Path:

@@ -1,23 +1,19 @@
 """Debian's swaks against both listeners (installed by .ci/run)."""
 
-import os
 import shutil
 import subprocess
 
 import pytest
 from smtp_support import Server
 
-from support import DOMAIN, PASSWORD
+from support import DOMAIN, PASSWORD, need_tool
 
 SWAKS = shutil.which("swaks")
 
 
 @pytest.fixture(autouse=True)
 def _swaks() -> None:
-    if SWAKS is None:
-        if os.environ.get("MAILWARD_REQUIRE_TOOLS"):
-            pytest.fail("swaks is not installed (.ci/run installs it)")
-        pytest.skip("swaks is not installed (apt-get install swaks)")
+    need_tool("swaks", "swaks")
 
 
 def swaks(*args: str) -> subprocess.CompletedProcess[str]:
