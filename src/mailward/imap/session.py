@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("mailward.imap")
 IDLE_LOGOUT_S = 30 * 60  # RFC 9051 §5.4: at least 30 minutes
+# IMAP4rev2 is not announced: its essentials that clients rely on are here as
+# the extensions they came from (ESEARCH, MOVE, UIDPLUS, ...), but a client that
+# ENABLEs IMAP4rev2 may expect all of RFC 9051 (BINARY, STATUS SIZE, ...).
 CAPABILITIES_BASE = (
-    "IMAP4rev1 IMAP4rev2 LITERAL+ ID IDLE NAMESPACE UIDPLUS MOVE UNSELECT ENABLE "
+    "IMAP4rev1 LITERAL+ ID IDLE NAMESPACE UIDPLUS MOVE UNSELECT ENABLE "
     "SPECIAL-USE CONDSTORE CHILDREN LIST-EXTENDED SASL-IR ESEARCH"
 )
 

@@ -48,9 +48,10 @@ async def id_(s: "Session", cmd: Command) -> Reply:
 
 
 async def enable(s: "Session", cmd: Command) -> Reply:
-    """RFC 5161: CONDSTORE (RFC 7162 §3.1) and IMAP4rev2 are what can be enabled."""
+    """RFC 5161: CONDSTORE (RFC 7162 §3.1) is what can be enabled (only announced
+    capabilities can; 8-bit mailbox names are read as UTF-8 anyway)."""
     words = cmd.args if isinstance(cmd.args, tuple) else ()
-    done = [w for w in words if w in ("CONDSTORE", "IMAP4REV2", "UTF8=ACCEPT")]
+    done = [w for w in words if w in ("CONDSTORE",)]
     s.enabled.update(done)
     s.untagged(b"ENABLED" + b"".join(b" " + w.encode() for w in done))
     return ("OK", "ENABLE done")
