@@ -3,6 +3,7 @@ over IMAP, nothing of bob's mail reaches alice, and each crossing is refused and
 recorded."""
 
 import imaplib
+import time
 from pathlib import Path
 
 import pytest
@@ -46,4 +47,15 @@ def test_crossed_rows_never_leave_over_imap(tmp_path: Path, fault: str) -> None:
     assert store.crossings + blobs.crossings > 0
     refused = [r for r in all_records(rt.db) if r.outcome == "refused"]
     assert refused and all(r.protocol == "imap" for r in refused)
+    # The incident report over the window names each stopped attempt on another
+    # account's item: who, over IMAP, which item and part. (A relabelled row, a
+    # wrong join, is refused under the asker's own id: its real owner is what
+    # could not be told, and the report covers accesses to others' mail.)
+    foreign = [r for r in refused if r.owner_account != r.actor_account]
+    report = rt.incident_report(0, time.time_ns() // 1000 + 1)
+    if fault == "foreign-row":
+        assert report.refused  # bob's own row reached alice's query: named
+    assert {i for r in report.refused for i in r.items} == {i for r in foreign for i in r.items}
+    assert all(r.protocol == "imap" and r.actor == "alice@example.test" and r.part
+               for r in report.refused)  # fmt: skip
     rt.close()
