@@ -225,3 +225,74 @@ def test_large_message_from_the_file_store(server: Server) -> None:
     part = data[0][1]  # type: ignore[index]
     assert base64.b64decode(part) == big
     c.logout()
+
+
+def test_append_of_a_large_message(server: Server) -> None:
+    """An APPEND's literal counts against the message size limit, not the line's."""
+    big = make_message("Big append", "x" * 150_000, to="alice@example.test")
+    c = server.login()
+    typ, data = c.append("INBOX", None, None, big)
+    assert typ == "OK" and b"APPENDUID" in data[0]  # type: ignore[operator]
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        sock.sendall(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"\r\n')
+        while not f.readline().startswith(b"a "):
+            pass
+        sock.sendall(b"b APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
+        assert f.readline().startswith(b"b OK [APPENDUID ")
+    c.select("INBOX")
+    assert _ok(c.search(None, "SUBJECT", '"Big append"')) == [b"1 2"]
+    c.logout()
+
+
+def test_commands_pipelined_after_starttls_are_not_run(server: Server) -> None:
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        sock.sendall(b"a STARTTLS\r\nb CAPABILITY\r\n")
+        replies = [f.readline(), f.readline()]
+    assert replies[0].startswith(b"* BYE") and replies[1].startswith(b"a BAD")
+
+
+def test_silent_store_with_condstore_and_trycreate(server: Server) -> None:
+    server.world.deliver("alice", "One", "x")
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+
+        def say(line: bytes) -> list[bytes]:
+            sock.sendall(line + b"\r\n")
+            out = []
+            while True:
+                reply = f.readline()
+                out.append(reply)
+                if reply.startswith(line.split(b" ")[0] + b" "):
+                    return out
+
+        say(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"')
+        say(b"b SELECT INBOX (CONDSTORE)")
+        store = say(b"c STORE 1 +FLAGS.SILENT (\\Flagged)")
+        assert store[0].startswith(b"* 1 FETCH (UID 1 MODSEQ (")  # no stray space
+        assert say(b"d COPY 1 Nowhere")[-1].startswith(b"d NO [TRYCREATE]")
+        assert say(b"e APPEND Nowhere {1+}\r\nx")[-1].startswith(b"e NO [TRYCREATE]")
+
+
+def test_create_makes_superiors_and_rename_keeps_selection(server: Server) -> None:
+    server.world.deliver("alice", "Keep", "x")
+    c = server.login()
+    _ok(c.create("a/b/c"))
+    names = [b.name for b in server.world.door("alice").mailboxes()]
+    assert {"a", "a/b", "a/b/c"} <= set(names)
+    assert b'"a"' in _lines(_ok(c.list('""', "%")))
+    _ok(c.select("INBOX"))
+    _ok(c.copy("1", "a"))
+    _ok(c.select("a"))
+    _ok(c.rename("a", "z"))
+    assert _lines(_ok(c.fetch("1", "(UID)"))).startswith(b"1 (UID ")
+    c.logout()
+
+
+def test_authenticate_as_someone_else_is_refused(server: Server) -> None:
+    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
+        f.readline()
+        token = base64.b64encode(f"bob@example.test\0alice@example.test\0{PASSWORD}".encode())
+        sock.sendall(b"a AUTHENTICATE PLAIN " + token + b"\r\n")
+        assert f.readline().startswith(b"a NO [AUTHORIZATIONFAILED]")

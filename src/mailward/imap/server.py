@@ -69,6 +69,12 @@ class Connection:
             raise TooLong(tag, _bad(tag, b"line too long")) from None
         return line.rstrip(b"\r\n")
 
+    def pending_input(self) -> bool:
+        """Bytes already read past the current command (a client that pipelined
+        after STARTTLS: those must not run inside the TLS session, RFC 2595 §3.1,
+        CVE-2011-0411). asyncio has no public way to ask its reader."""
+        return bool(getattr(self.reader, "_buffer", b""))
+
     async def start_tls(self) -> None:
         await self.writer.start_tls(self.session.backend.tls)
 
@@ -116,7 +122,8 @@ class Connection:
     async def read_command(self, timeout_s: float | None) -> bytes | None:
         """One complete command with its literals inline, or None at end of input."""
         pieces: list[bytes] = []
-        size = 0
+        size = 0  # line bytes only: literals have their own limit
+        literals = 0
         first: bytes | None = None
         while True:
             line = await self.read_line(timeout_s if first is None else 60.0)
@@ -133,7 +140,7 @@ class Connection:
                 return b"".join(pieces)
             count, nonsync = int(m.group(1)), bool(m.group(2))
             limit = self.session.append_limit if _APPEND.match(first) else MAX_LITERAL
-            if count > limit:
+            if literals + count > limit:
                 tag = read_tag(first)
                 if nonsync:  # already on its way: read it off (bounded), then refuse
                     if count > 4 * limit:
@@ -147,7 +154,7 @@ class Connection:
                 await self.flush()
             literal = await asyncio.wait_for(self.reader.readexactly(count), 120.0)
             pieces.append(line + b"\r\n" + literal)
-            size += count
+            literals += count
 
     async def _skip_line(self) -> None:
         while True:

@@ -53,6 +53,8 @@ async def enable(s: "Session", cmd: Command) -> Reply:
     words = cmd.args if isinstance(cmd.args, tuple) else ()
     done = [w for w in words if w in ("CONDSTORE",)]
     s.enabled.update(done)
+    if "CONDSTORE" in done and s.selected is not None:
+        s.selected.condstore = True  # RFC 7162 §3.1: from now on in this session
     s.untagged(b"ENABLED" + b"".join(b" " + w.encode() for w in done))
     return ("OK", "ENABLE done")
 
@@ -110,6 +112,10 @@ async def idle(s: "Session", cmd: Command) -> Reply:
 async def starttls(s: "Session", cmd: Command) -> Reply:
     if s.conn.tls:
         return ("BAD", "TLS is already on")
+    if s.conn.pending_input():  # plaintext sent after STARTTLS: never run it under TLS
+        s.untagged(b"BYE commands pipelined after STARTTLS")
+        s.done = True
+        return ("BAD", "nothing may follow STARTTLS before the TLS handshake")
     s.conn.send(f"{cmd.tag} OK begin TLS negotiation now\r\n".encode())
     await s.conn.flush()
     await s.conn.start_tls()
@@ -157,7 +163,9 @@ async def authenticate(s: "Session", cmd: Command) -> Reply:
         return ("BAD", "authentication cancelled")
     try:
         decoded = base64.b64decode(b"" if answer == b"=" else answer, validate=True)
-        _authz, user, password = decoded.split(b"\x00")
+        authz, user, password = decoded.split(b"\x00")
     except (binascii.Error, ValueError):
         return ("BAD", "malformed PLAIN response")
+    if authz and authz.lower() != user.lower():  # RFC 4616 §2: no acting as another
+        return ("NO", "[AUTHORIZATIONFAILED] acting as another account is not allowed")
     return await _login(s, user.decode("utf-8", "replace"), password.decode("utf-8", "replace"))

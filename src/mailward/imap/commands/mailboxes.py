@@ -4,6 +4,7 @@ LIST LSUB STATUS APPEND CLOSE UNSELECT (RFC 9051 §6.3, §6.4.1-2; RFC 3501)."""
 import re
 from typing import TYPE_CHECKING
 
+from mailward.core.errors import NotFound
 from mailward.core.flags import Flags
 from mailward.core.mailbox import MailboxInfo
 from mailward.imap.protocol import Command
@@ -49,6 +50,12 @@ async def select(s: "Session", cmd: Command) -> Reply:
 
 async def create(s: "Session", cmd: Command) -> Reply:
     name = str(cmd.args).rstrip("/")  # RFC 9051 §6.3.4: a trailing delimiter is dropped
+    existing = {b.name for b in await s.call(s.door.mailboxes)}
+    levels = name.split("/")
+    for depth in range(1, len(levels)):  # RFC 3501 §6.3.3: superiors are created too
+        parent = "/".join(levels[:depth])
+        if parent and parent not in existing and parent.upper() != "INBOX":
+            await s.call(s.door.create_mailbox, parent)
     await s.call(s.door.create_mailbox, name)
     return ("OK", "CREATE done")
 
@@ -65,6 +72,8 @@ async def rename(s: "Session", cmd: Command) -> Reply:
     assert isinstance(cmd.args, tuple)
     old, new = cmd.args
     await s.call(s.door.rename_mailbox, str(old), str(new))
+    if s.selected is not None and s.selected.name == old:
+        s.selected.name = str(new)  # the selected mailbox goes on under its new name
     return ("OK", "RENAME done")
 
 
@@ -160,7 +169,10 @@ async def append(s: "Session", cmd: Command) -> Reply:
     if not a.message:
         return ("NO", "empty message")
     flags = Flags.of(*[f for f in a.flags if f != "\\Recent"])
-    summary = await s.call(s.door.append, a.mailbox, a.message, flags, a.date)
+    try:
+        summary = await s.call(s.door.append, a.mailbox, a.message, flags, a.date)
+    except NotFound:  # RFC 3501 §6.3.11: the client may create it and try again
+        return ("NO", "[TRYCREATE] no such mailbox")
     s.guard([summary], "-")
     boxes = await s.call(s.door.mailboxes)
     validity = next((b.uidvalidity for b in boxes if b.id == summary.mailbox_id), 0)

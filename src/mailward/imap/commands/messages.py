@@ -10,6 +10,7 @@ RFC822 and RFC822.TEXT set \\Seen (recorded as such) in a read-write mailbox.
 import bisect
 from typing import TYPE_CHECKING
 
+from mailward.core.errors import NotFound
 from mailward.core.flags import Flags, SystemFlag
 from mailward.core.ids import MessageId
 from mailward.core.message import Fetched, IndexEntry
@@ -252,13 +253,15 @@ async def store(s: "Session", cmd: Command) -> Reply:
         s.guard(changed, "flags")
         # The client knows what it just set (or, .SILENT, asked not to hear of it).
         s.selected.told.update((m.uid, m.modseq) for m in changed)
-        if not a.silent or s.selected.condstore:
+        condstore = s.selected.condstore
+        if not a.silent or condstore:
             for m in changed:
-                seq = s.seq_of(m.uid)
-                extra = b" UID %d" % m.uid if by_uid else b""
-                mod = b" MODSEQ (%d)" % m.modseq if s.selected.condstore else b""
-                flags = b"" if a.silent else b" FLAGS " + out.flag_list(m.flags)
-                s.untagged(b"%d FETCH (%s%s%s)" % (seq, flags.lstrip(), extra, mod))
+                items = [] if a.silent else [b"FLAGS " + out.flag_list(m.flags)]
+                if by_uid or condstore:  # RFC 7162 §3.1: UID and MODSEQ once enabled
+                    items.append(b"UID %d" % m.uid)
+                if condstore:
+                    items.append(b"MODSEQ (%d)" % m.modseq)
+                s.untagged(b"%d FETCH (%s)" % (s.seq_of(m.uid), b" ".join(items)))
     if modified:
         return ("OK", f"[MODIFIED {out.number_set(sorted(modified)).decode()}] conditional")
     return ("OK", f"{cmd.name} done")
@@ -275,7 +278,10 @@ async def copy(s: "Session", cmd: Command) -> Reply:
     if not entries:
         return ("OK", f"{cmd.name} done (nothing to do)")
     act = s.door.move if moving else s.door.copy
-    done = await s.call(act, [e.id for e in entries], cmd.args.mailbox)
+    try:
+        done = await s.call(act, [e.id for e in entries], cmd.args.mailbox)
+    except NotFound:  # RFC 3501 §6.4.7: the client may create it and try again
+        return ("NO", "[TRYCREATE] no such mailbox")
     s.guard(done, "-")
     boxes = await s.call(s.door.mailboxes)
     validity = next((b.uidvalidity for b in boxes if done and b.id == done[0].mailbox_id), 0)
