@@ -3,6 +3,7 @@ over a real runtime, and imaplib clients logged in to it."""
 
 import asyncio
 import imaplib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,43 @@ import pytest
 from mailward.crypto import client_context_trusting
 from mailward.imap import ImapBackend, start_imap
 from support import PASSWORD, World, build_world
+
+
+class Wire:
+    """A raw IMAP connection for what imaplib cannot send: lines out, lines in."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.sock = socket.create_connection(address, timeout=5)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.file.readline()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        return self.file.readline()
+
+    def say(self, command: bytes) -> list[bytes]:
+        """Send `tag ...`; every reply line up to and including the tagged one."""
+        self.send(command + b"\r\n")
+        tag = command.split(b" ")[0] + b" "
+        out = []
+        while True:
+            reply = self.file.readline()
+            out.append(reply)
+            if not reply or reply.startswith(tag):
+                return out
+
+    def login(self, name: str = "alice") -> None:
+        done = self.say(f'a LOGIN {name}@example.test "{PASSWORD}"'.encode())
+        assert done[-1].startswith(b"a OK"), done
+
+    def __enter__(self) -> "Wire":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.file.close()
+        self.sock.close()
 
 
 @dataclass
@@ -36,6 +74,9 @@ class Server:
         c = self.client()
         c.login(f"{name}@example.test", PASSWORD)
         return c
+
+    def wire(self) -> Wire:
+        return Wire(self.address)
 
     def tls_client(self) -> imaplib.IMAP4:
         c = self.client()

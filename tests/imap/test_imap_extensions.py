@@ -5,7 +5,6 @@ sections of multipart messages."""
 
 import base64
 import imaplib
-import socket
 
 import pytest
 from imap_support import Server
@@ -44,17 +43,14 @@ def test_authenticate_plain_and_id_in_the_login_record(server: Server) -> None:
 
 
 def test_sasl_ir_and_cancel(server: Server) -> None:
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
+    with server.wire() as w:
         token = base64.b64encode(f"\0alice@example.test\0{PASSWORD}".encode())
-        sock.sendall(b"a AUTHENTICATE PLAIN " + token + b"\r\n")
-        assert f.readline().startswith(b"a OK")
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
-        sock.sendall(b"a AUTHENTICATE PLAIN\r\n")
-        assert f.readline().startswith(b"+")
-        sock.sendall(b"*\r\n")
-        assert f.readline().startswith(b"a BAD")
+        assert w.say(b"a AUTHENTICATE PLAIN " + token)[-1].startswith(b"a OK")
+    with server.wire() as w:
+        w.send(b"a AUTHENTICATE PLAIN\r\n")
+        assert w.line().startswith(b"+")
+        w.send(b"*\r\n")
+        assert w.line().startswith(b"a BAD")
 
 
 def test_enable_namespace_examine_unselect_check(server: Server) -> None:
@@ -129,13 +125,9 @@ def test_uid_expunge_only_named_uids(server: Server) -> None:
 
 def test_literal_plus_append(server: Server) -> None:
     raw = make_message("Literal plus", "sent without waiting", to="alice@example.test")
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
-        sock.sendall(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"\r\n')
-        while not f.readline().startswith(b"a "):
-            pass
-        sock.sendall(b"b APPEND INBOX {%d+}\r\n" % len(raw) + raw + b"\r\n")
-        reply = f.readline()
+    with server.wire() as w:
+        w.login()
+        reply = w.say(b"b APPEND INBOX {%d+}\r\n" % len(raw) + raw)[-1]
         assert reply.startswith(b"b OK [APPENDUID "), reply
     page = server.world.door("alice").list_messages("INBOX")
     assert [m.subject for m in page.items] == ["Literal plus"]
@@ -233,41 +225,28 @@ def test_append_of_a_large_message(server: Server) -> None:
     c = server.login()
     typ, data = c.append("INBOX", None, None, big)
     assert typ == "OK" and b"APPENDUID" in data[0]  # type: ignore[operator]
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
-        sock.sendall(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"\r\n')
-        while not f.readline().startswith(b"a "):
-            pass
-        sock.sendall(b"b APPEND INBOX {%d+}\r\n" % len(big) + big + b"\r\n")
-        assert f.readline().startswith(b"b OK [APPENDUID ")
+    with server.wire() as w:
+        w.login()
+        assert w.say(b"b APPEND INBOX {%d+}\r\n" % len(big) + big)[-1].startswith(
+            b"b OK [APPENDUID "
+        )
     c.select("INBOX")
     assert _ok(c.search(None, "SUBJECT", '"Big append"')) == [b"1 2"]
     c.logout()
 
 
 def test_commands_pipelined_after_starttls_are_not_run(server: Server) -> None:
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
-        sock.sendall(b"a STARTTLS\r\nb CAPABILITY\r\n")
-        replies = [f.readline(), f.readline()]
+    with server.wire() as w:
+        w.send(b"a STARTTLS\r\nb CAPABILITY\r\n")
+        replies = [w.line(), w.line()]
     assert replies[0].startswith(b"* BYE") and replies[1].startswith(b"a BAD")
 
 
 def test_silent_store_with_condstore_and_trycreate(server: Server) -> None:
     server.world.deliver("alice", "One", "x")
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
-
-        def say(line: bytes) -> list[bytes]:
-            sock.sendall(line + b"\r\n")
-            out = []
-            while True:
-                reply = f.readline()
-                out.append(reply)
-                if reply.startswith(line.split(b" ")[0] + b" "):
-                    return out
-
-        say(b'a LOGIN alice@example.test "' + PASSWORD.encode() + b'"')
+    with server.wire() as w:
+        say = w.say
+        w.login()
         say(b"b SELECT INBOX (CONDSTORE)")
         store = say(b"c STORE 1 +FLAGS.SILENT (\\Flagged)")
         assert store[0].startswith(b"* 1 FETCH (UID 1 MODSEQ (")  # no stray space
@@ -291,8 +270,6 @@ def test_create_makes_superiors_and_rename_keeps_selection(server: Server) -> No
 
 
 def test_authenticate_as_someone_else_is_refused(server: Server) -> None:
-    with socket.create_connection(server.address, timeout=5) as sock, sock.makefile("rb") as f:
-        f.readline()
+    with server.wire() as w:
         token = base64.b64encode(f"bob@example.test\0alice@example.test\0{PASSWORD}".encode())
-        sock.sendall(b"a AUTHENTICATE PLAIN " + token + b"\r\n")
-        assert f.readline().startswith(b"a NO [AUTHORIZATIONFAILED]")
+        assert w.say(b"a AUTHENTICATE PLAIN " + token)[-1].startswith(b"a NO [AUTHORIZATIONFAILED]")
