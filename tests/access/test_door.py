@@ -205,3 +205,25 @@ def test_tombstones_expire_after_retention(world: World) -> None:
         alice.restore(item)
     owner = world.users["alice"].account_id
     assert not world.rt.services.blobs.exists(owner, item)
+
+
+def test_copy_commits_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 3501 §6.4.7: a COPY that fails part way leaves the target as it was."""
+    ids = [world.deliver("alice", f"c{i}", "x") for i in range(3)]
+    alice = world.door("alice")
+    store = world.rt.services.store
+    real = store.insert_message
+    calls = {"n": 0}
+
+    def failing_on_the_second(*args: object, **kw: object):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "insert_message", failing_on_the_second)
+    with pytest.raises(OSError):
+        alice.copy(ids, "Archive")
+    monkeypatch.undo()
+    assert alice.list_messages("Archive").items == []
+    assert [m.subject for m in alice.copy(ids, "Archive")] == ["c0", "c1", "c2"]

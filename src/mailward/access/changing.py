@@ -88,34 +88,41 @@ class Changing(Door):
         return self._move_rows(rows, trash, Action.DELETE, origin=True)
 
     def copy(self, ids: Iterable[str], mailbox: str) -> list[MessageSummary]:
-        """Copy messages: each copy is a new item, sealed anew under its own id."""
+        """Copy messages: each copy is a new item, sealed anew under its own id.
+        All copies commit together or none does (RFC 3501 §6.4.7)."""
         target = self._mailbox(mailbox)
         rows = self._rows(ids, Part.RAW, Action.COPY)
         sealer = self._user()
-        out: list[MessageSummary] = []
-        for row in rows:
+        blobs = self._s.blobs
+        prepared = []
+        for row in rows:  # the sealing, CPU only, before the unit
             raw = self._raw(row, Part.RAW, Action.COPY)
             new_id = new_message_id()
-            sealed = reseal_fields(sealer, row.id, row.sealed, sealer, new_id)
-            with self._s.store.transaction():
-                self._s.blobs.put(self._me, new_id, sealer.seal(new_id, P_RAW, raw))
-                new = self._s.store.insert_message(
-                    self._me,
-                    NewMessage(
-                        new_id,
-                        target.id,
-                        row.internal_us,
-                        row.size,
-                        row.flags,
-                        row.has_attachments,
-                        sealed,
-                    ),
-                )
+            fields = reseal_fields(sealer, row.id, row.sealed, sealer, new_id)
+            prepared.append((row, new_id, fields, sealer.seal(new_id, P_RAW, raw)))
+        for _row, new_id, _fields, blob in prepared:
+            # Large bodies are files, fsynced now, outside the unit (as in _ingest.py):
+            # a failure leaves an orphan file, never a row without its body.
+            if not blobs.joins_transaction(len(blob)):
+                blobs.put(self._me, new_id, blob)
+        made = []
+        with self._s.store.transaction():
+            for row, new_id, fields, blob in prepared:
+                if blobs.joins_transaction(len(blob)):
+                    blobs.put(self._me, new_id, blob)
+                made.append(
+                    self._s.store.insert_message(
+                        self._me,
+                        NewMessage(
+                            new_id, target.id, row.internal_us, row.size, row.flags,
+                            row.has_attachments, fields,
+                        ),
+                    )
+                )  # fmt: skip
                 self._s.audit.append(
                     self._changed(row, Action.COPY, f"to {target.name} as {new_id}", Part.RAW)
                 )
-            out.append(self._summary(new, Part.NONE, Action.COPY))
-        return out
+        return [self._summary(new, Part.NONE, Action.COPY) for new in made]
 
     def expunge(self, ids: Iterable[str]) -> int:
         """Remove messages for good, leaving sealed tombstones for the retention window."""
