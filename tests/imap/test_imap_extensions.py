@@ -273,3 +273,15 @@ def test_authenticate_as_someone_else_is_refused(server: Server) -> None:
     with server.wire() as w:
         token = base64.b64encode(f"bob@example.test\0alice@example.test\0{PASSWORD}".encode())
         assert w.say(b"a AUTHENTICATE PLAIN " + token)[-1].startswith(b"a NO [AUTHORIZATIONFAILED]")
+
+
+def test_seen_set_by_fetch_under_condstore(server: Server) -> None:
+    """RFC 7162 §3.1: \\Seen set by a FETCH comes with UID and the new MODSEQ, once,
+    and the next update does not repeat it."""
+    server.world.deliver("alice", "Unread", "x")
+    with server.wire() as w:
+        w.login()
+        w.say(b"b SELECT INBOX (CONDSTORE)")
+        reply = b"".join(w.say(b"c FETCH 1 (BODY[TEXT])"))
+        assert b"FLAGS (\\Seen) UID 1 MODSEQ (" in reply
+        assert w.say(b"d NOOP") == [b"d OK NOOP done\r\n"]

@@ -249,9 +249,11 @@ class Syncing(Door):
                         continue
                     change = self._changed(row, Action.FLAG, "+\\Seen (read)", Part.FLAGS)
                     after = flags.union(_SEEN)
-                    self._s.store.set_flags(self._me, row.id, after.text())
+                    updated = self._s.store.set_flags(self._me, row.id, after.text())
                     self._s.audit.append(change)
-                    out[k] = Fetched(self._me, row.id, out[k].data, after, out[k].parts)
+                    out[k] = Fetched(
+                        self._me, row.id, out[k].data, after, out[k].parts, updated.modseq
+                    )
         return out
 
     def matching(

@@ -118,3 +118,4 @@ class Fetched:
     data: dict[str, bytes]
     flags: Flags | None = None
     parts: tuple[str, ...] = ()  # what of the message `data` exposes (audit part names)
+    modseq: int = 0  # the message's new modseq when the fetch changed its flags

@@ -202,26 +202,39 @@ def _fetch_line(
     s: "Session", e: IndexEntry, got: Fetched | None, atts: list[FetchAtt], wants_flags: bool
 ) -> bytes:
     parts: list[bytes] = []
+    changed = got is not None and got.flags is not None
     flags = got.flags if got is not None and got.flags is not None else e.flags
-    seen_flags = False
+    modseq = got.modseq if got is not None and changed else e.modseq
+    said: set[str] = set()
     for att in atts:
+        said.add(att.name)
         if att.name == "UID":
             parts.append(b"UID %d" % e.uid)
         elif att.name == "FLAGS":
             parts.append(b"FLAGS " + out.flag_list(flags))
-            seen_flags = True
         elif att.name == "INTERNALDATE":
             parts.append(b"INTERNALDATE " + out.internal_date(e.internal_us))
         elif att.name == "RFC822.SIZE":
             parts.append(b"RFC822.SIZE %d" % e.size)
         elif att.name == "MODSEQ":
-            parts.append(b"MODSEQ (%d)" % e.modseq)
+            parts.append(b"MODSEQ (%d)" % modseq)
         else:
             item = _door_item(att)
             if got is not None and item is not None:
                 parts.append(_item_out(att, got.data[item]))
-    if got is not None and got.flags is not None and not seen_flags and wants_flags:
-        parts.append(b"FLAGS " + out.flag_list(flags))  # RFC 9051 §6.4.5: \Seen was set
+    if changed and wants_flags:
+        # RFC 9051 §6.4.5: \Seen was set, so the new flags go with the reply;
+        # RFC 7162 §3.1: with CONDSTORE on, its UID and new MODSEQ too.
+        if "FLAGS" not in said:
+            parts.append(b"FLAGS " + out.flag_list(flags))
+        sel = s.selected
+        if sel is not None and sel.condstore:
+            if "UID" not in said:
+                parts.append(b"UID %d" % e.uid)
+            if "MODSEQ" not in said:
+                parts.append(b"MODSEQ (%d)" % modseq)
+        if sel is not None:
+            sel.told[e.uid] = modseq  # the next update need not say it again
     seq = s.seq_of(e.uid)
     return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
 
