@@ -285,3 +285,14 @@ def test_seen_set_by_fetch_under_condstore(server: Server) -> None:
         reply = b"".join(w.say(b"c FETCH 1 (BODY[TEXT])"))
         assert b"FLAGS (\\Seen) UID 1 MODSEQ (" in reply
         assert w.say(b"d NOOP") == [b"d OK NOOP done\r\n"]
+
+
+def test_list_with_several_patterns_and_unknown_status_items(server: Server) -> None:
+    c = server.login()
+    typ, _ = c._simple_command("LIST", '""', '("INBOX" "Sent")')
+    assert typ == "OK"
+    listed = _lines(c.untagged_responses.pop("LIST"))
+    assert b'"INBOX"' in listed and b'"Sent"' in listed and b"Trash" not in listed
+    with pytest.raises(imaplib.IMAP4.error, match="unknown STATUS item SIZE"):
+        c.status("INBOX", "(SIZE)")
+    c.logout()

@@ -106,18 +106,19 @@ async def list_(s: "Session", cmd: Command) -> Reply:
     CHILDREN SPECIAL-USE)) and RFC 6154 attributes."""
     assert isinstance(cmd.args, ListArgs)
     args = cmd.args
-    if not args.pattern:  # RFC 9051 §6.3.9: the delimiter and root
+    if not args.pattern and not args.more:  # RFC 9051 §6.3.9: the delimiter and root
         s.untagged(b'LIST (\\Noselect) "/" ""')
         return ("OK", f"{cmd.name} done")
     boxes = await s.call(s.door.mailboxes)
     s.guard(boxes, "list-entry")
-    rx = _pattern(args.reference, args.pattern)
+    rxs = [_pattern(args.reference, p) for p in (args.pattern, *args.more)]
     only_subscribed = cmd.name == "LSUB" or "SUBSCRIBED" in args.select
     show_subscribed = only_subscribed or "SUBSCRIBED" in args.returns
     names = {b.name for b in boxes}
     word = b"LSUB" if cmd.name == "LSUB" else b"LIST"
     for box in boxes:
-        if not rx.match(box.name) or (only_subscribed and not box.subscribed):
+        matched = any(rx.match(box.name) for rx in rxs)
+        if not matched or (only_subscribed and not box.subscribed):
             continue
         line = word + b" " + _attributes(box, names, show_subscribed) + b' "/" '
         s.untagged(line + out.mailbox(box.name))
@@ -128,23 +129,19 @@ async def list_(s: "Session", cmd: Command) -> Reply:
 
 
 def _status_line(box: MailboxInfo, items: tuple[str, ...]) -> bytes:
-    values = {
+    values: dict[str, int] = {
         "MESSAGES": box.total,
         "UIDNEXT": box.uidnext,
         "UIDVALIDITY": box.uidvalidity,
         "UNSEEN": box.unread,
         "RECENT": 0,
         "HIGHESTMODSEQ": box.highest_modseq,
-        "SIZE": None,
-        "DELETED": None,
     }
     parts = []
     for item in items:
         if item not in values:
             raise ValueError(f"unknown STATUS item {item}")
-        value = values[item]
-        if value is not None:
-            parts.append(f"{item} {value}")
+        parts.append(f"{item} {values[item]}")
     return b"STATUS " + out.mailbox(box.name) + b" (" + " ".join(parts).encode() + b")"
 
 

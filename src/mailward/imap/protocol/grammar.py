@@ -81,6 +81,7 @@ class ListArgs:
     pattern: str
     select: tuple[str, ...] = ()  # RFC 5258 selection options
     returns: tuple[str, ...] = ()  # RFC 5258 return options
+    more: tuple[str, ...] = ()  # RFC 5258 §3: further patterns of a (p1 p2 ...) list
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,9 +443,11 @@ def _list(r: Reader) -> ListArgs:
     r.sp()
     if r.peek() == 0x28:
         patterns = r.paren_list(lambda x: decode_mailbox(x.list_mailbox()))
-        pattern = patterns[0] if patterns else ""
+        if not patterns:
+            raise ParseError("empty list of mailbox patterns")
+        pattern, more = patterns[0], tuple(patterns[1:])
     else:
-        pattern = decode_mailbox(r.list_mailbox())
+        pattern, more = decode_mailbox(r.list_mailbox()), ()
     returns: tuple[str, ...] = ()
     if r.maybe(b" "):
         if r.atom().upper() != "RETURN":
@@ -452,7 +455,7 @@ def _list(r: Reader) -> ListArgs:
         r.sp()
         returns = tuple(_return_options(r))
     r.end()
-    return ListArgs(reference, pattern, select, returns)
+    return ListArgs(reference, pattern, more=more, select=select, returns=returns)
 
 
 def _return_options(r: Reader) -> list[str]:
