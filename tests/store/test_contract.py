@@ -131,6 +131,7 @@ def test_uid_lists_states_and_batches_are_scoped(store: MailStore) -> None:
     theirs = _new(store, b, b_inbox, 1)
     assert store.mailbox_uids(a, inbox) == [1, 2, 3, 4, 5]
     assert store.mailbox_uids(b, inbox) == []
+    assert store.mailbox_uids(a, inbox, 4) == [4, 5]
     flagged = store.set_flags(a, rows[1].id, "\\Flagged")
     state = store.index_rows(a, inbox, 2, 4)
     assert [r.uid for r in state] == [2, 3, 4] and state[0].flags == "\\Flagged"

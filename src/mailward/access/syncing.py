@@ -75,7 +75,16 @@ class Syncing(Door):
         # and none left (the count would drop), so the list is the same.
         if hit is not None and hit[0] == row.uidnext and hit[1] == row.total:
             return hit[2]
-        uids = tuple(self._s.store.mailbox_uids(self._me, row.id))
+        uids: tuple[int, ...] | None = None
+        if hit is not None and hit[2]:
+            # New mail only (the common change): the old list plus the UIDs above
+            # it, if that makes the mailbox's count; an expunge or a move out
+            # breaks the sum, and then the whole list is read again.
+            added = self._s.store.mailbox_uids(self._me, row.id, hit[2][-1] + 1)
+            if len(hit[2]) + len(added) == row.total:
+                uids = hit[2] + tuple(added)
+        if uids is None:
+            uids = tuple(self._s.store.mailbox_uids(self._me, row.id))
         if len(cache) >= MAX_UID_LISTS:
             cache.clear()
         cache[key] = (row.uidnext, len(uids), uids)

@@ -127,9 +127,11 @@ class MailStore(Protocol):
         attempt: the caller gets NotFound either way)."""
 
     def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]: ...
-    def mailbox_uids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[int]:
-        """Every UID in the mailbox, ascending (RFC 9051 §2.3.1.2: the message
-        sequence numbers are their positions)."""
+    def mailbox_uids(
+        self, account_id: AccountId, mailbox_id: MailboxId, first_uid: int = 1
+    ) -> list[int]:
+        """Every UID from `first_uid` up in the mailbox, ascending (RFC 9051
+        §2.3.1.2: the message sequence numbers are their positions)."""
 
     def index_rows(
         self,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from mailward.core.errors import NotFound
 from mailward.core.flags import Flags
 from mailward.core.mailbox import MailboxInfo
+from mailward.imap.commands.messages import deleted_ids
 from mailward.imap.protocol import Command
 from mailward.imap.protocol import response as out
 from mailward.imap.protocol.grammar import Append, ListArgs, Select, StatusArgs
@@ -180,8 +181,6 @@ async def close(s: "Session", cmd: Command) -> Reply:
     """RFC 9051 §6.4.1: expunge silently (read-write), then unselect."""
     sel = s.selected
     if sel is not None and not sel.readonly:
-        from mailward.imap.commands.messages import deleted_ids
-
         ids = await deleted_ids(s, None)
         if ids:
             await s.call(s.door.expunge, ids)

@@ -794,15 +794,17 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         )
         return [MessageId(r[0]) for r in rows]
 
-    def mailbox_uids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[int]:
+    def mailbox_uids(
+        self, account_id: AccountId, mailbox_id: MailboxId, first_uid: int = 1
+    ) -> list[int]:
         # One row (a comma list built by SQLite from the covering UID index): 100,000
         # rows stepped one by one cost several times the query.
         row = (
             self.db.read()
             .execute(
                 "SELECT group_concat(uid) FROM (SELECT uid FROM messages"
-                " WHERE account_id = ? AND mailbox_id = ? ORDER BY uid)",
-                (account_id, mailbox_id),
+                " WHERE account_id = ? AND mailbox_id = ? AND uid >= ? ORDER BY uid)",
+                (account_id, mailbox_id, first_uid),
             )
             .fetchone()
         )
