@@ -19,19 +19,21 @@ def record(
     outcome: Outcome = Outcome.ALLOWED,
     detail: str = "",
 ) -> AuditRecord:
+    # Positional, and the enums as the strings they are: built for every delivery
+    # and every read.
     return AuditRecord(
-        actor_account=principal.account_id,
-        actor_session=principal.session_id,
-        protocol=principal.protocol.value,
-        remote=principal.remote,
-        owner_account=owner,
-        mailbox=mailbox,
-        items=tuple(items),
-        unread=tuple(unread),
-        part=part,
-        action=action.value,
-        outcome=outcome.value,
-        detail=detail,
+        principal.account_id,
+        principal.session_id,
+        principal.protocol,
+        principal.remote,
+        owner,
+        mailbox,
+        tuple(items),
+        tuple(unread),
+        part,
+        action,
+        outcome,
+        detail,
     )
 
 

@@ -19,14 +19,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SLOT_BYTES = 256
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     seq: int
     hash: bytes
     at_us: int
@@ -69,19 +68,26 @@ class HeadFile:
             self._map = mmap.mmap(fd, 2 * SLOT_BYTES)
         finally:
             os.close(fd)
+        self._known = b""  # the file's bytes when `_known_seq` was worked out
+        self._known_seq = -1
 
     def newest(self, key: bytes) -> int:
         """The seq of the newest authentic slot (another process may have written
-        it), or -1."""
-        slots = (_slot(key, self._map[i : i + SLOT_BYTES]) for i in (0, SLOT_BYTES))
-        return max((h.seq for h in slots if h is not None), default=-1)
+        it), or -1. Parsed and checked again only when the bytes changed."""
+        data = self._map[:]
+        if data != self._known:
+            slots = (_slot(key, data[i : i + SLOT_BYTES]) for i in (0, SLOT_BYTES))
+            self._known_seq = max((h.seq for h in slots if h is not None), default=-1)
+            self._known = data
+        return self._known_seq
 
-    def write(self, key: bytes, head: Head, *, sync: bool) -> None:
-        """Write `head` into slot seq % 2; flush it to disk when `sync`."""
+    def write(self, key: bytes, head: Head) -> None:
+        """Write `head` into slot seq % 2 (not yet flushed to disk)."""
         offset = (head.seq % 2) * SLOT_BYTES
+        known = self._map[:] == self._known
         self._map[offset : offset + SLOT_BYTES] = encode_slot(key, head)
-        if sync:
-            self.sync()
+        if known and head.seq > self._known_seq:  # still nobody else's bytes in it
+            self._known, self._known_seq = self._map[:], head.seq
 
     def sync(self) -> None:
         if not self._map.closed:
@@ -94,15 +100,20 @@ class HeadFile:
 
 
 class HeadPublisher:
-    """Advances the signed head from a background thread.
+    """Advances the signed head as commits become durable.
 
-    `offer` is called once a commit is durable; a thread writes the newest head
-    offered, at most every `interval_s` (the commits in between are covered by
-    the next head), and syncs the file at most every `sync_s`. Signing and writing
-    the head after every commit cost the committing thread about as much as its
-    own audit row. The head lags the log by at most `interval_s` while the service
-    runs (and by `sync_s` after a power loss); it never leads it and never moves
-    back. `flush` writes and syncs the newest head at once (verify, close).
+    `offer` is called once a commit is durable. The offering thread writes the
+    head itself when the last write is at least `interval_s` old (a memory copy
+    and a MAC: microseconds); the heads offered in between are covered by the
+    next one. A thread, woken only when an offered head is left unwritten, writes
+    it `trail_s` later, so the head catches up when commits stop. The file is
+    synced at most every `sync_s`. A thread woken after every commit had cost
+    more (in switches) than the writes themselves.
+
+    The head lags the log by about `interval_s` while commits come, by up to
+    `trail_s` after the last one (and by `sync_s` after a power loss); it never
+    leads it and never moves back.
+    `flush` writes and syncs the newest head at once (verify, close).
     """
 
     def __init__(
@@ -112,74 +123,81 @@ class HeadPublisher:
         written: Callable[[Head], None],
         *,
         interval_s: float = 0.02,
+        trail_s: float = 0.1,
         sync_s: float = 1.0,
     ) -> None:
         self._file = HeadFile(path)
         self._key = key
         self._written = written
         self._interval_s = interval_s
+        self._trail_s = trail_s
         self._sync_s = sync_s
-        self._cond = threading.Condition()
-        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending, _due, the file
         self._pending: Head | None = None
+        self._due = 0.0  # monotonic time of the next inline write
         self._last_seq = -1
         self._last_sync = 0.0
+        self._left = threading.Event()  # a head was left for the thread
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def offer(self, head: Head) -> None:
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             if self._pending is None or head.seq > self._pending.seq:
                 self._pending = head
+            now = time.monotonic()
+            if now >= self._due:
+                self._due = now + self._interval_s
+                self._write_pending(now, sync=False)
+                return
+        if not self._left.is_set():
+            self._left.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-head", daemon=True)
                 self._thread.start()
-            self._cond.notify()
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while self._pending is None and not self._closed:
-                    self._cond.wait()
+            self._left.wait()
+            if self._closed:
+                return
+            time.sleep(self._trail_s)
+            self._left.clear()
+            with self._lock:
                 if self._closed:
                     return
-                head, self._pending = self._pending, None
-            self._write(head, sync=False)
-            time.sleep(self._interval_s)
+                self._write_pending(time.monotonic(), sync=False)
 
-    def _write(self, head: Head | None, *, sync: bool) -> None:
-        with self._write_lock:
-            if head is not None and head.seq > self._last_seq:
-                # Worker processes share the file: never overwrite a newer head.
-                self._last_seq = max(self._last_seq, self._file.newest(self._key))
-            if head is not None and head.seq > self._last_seq:
-                now = time.monotonic()
-                sync = sync or now - self._last_sync >= self._sync_s
-                self._file.write(self._key, head, sync=False)
-                self._last_seq = head.seq
-                self._written(head)
-            if sync:
-                self._file.sync()
-                self._last_sync = time.monotonic()
+    def _write_pending(self, now: float, *, sync: bool) -> None:
+        """Under `_lock`: write the pending head if it is the newest anywhere."""
+        head, self._pending = self._pending, None
+        if head is not None and head.seq > self._last_seq:
+            # Worker processes share the file: never overwrite a newer head.
+            self._last_seq = max(self._last_seq, self._file.newest(self._key))
+        if head is not None and head.seq > self._last_seq:
+            self._file.write(self._key, head)
+            self._last_seq = head.seq
+            self._written(head)
+            sync = sync or now - self._last_sync >= self._sync_s
+        if sync:
+            self._file.sync()
+            self._last_sync = now
 
     def flush(self) -> None:
         """Write the newest offered head now and sync the file."""
-        with self._cond:
-            head, self._pending = self._pending, None
-        self._write(head, sync=True)
+        with self._lock:
+            self._write_pending(time.monotonic(), sync=True)
 
     def close(self) -> None:
         """Write the newest head, sync, stop the thread and unmap the file."""
-        self.flush()
-        with self._cond:
+        with self._lock:
+            self._write_pending(time.monotonic(), sync=True)
             self._closed = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-        self.flush()
+        self._left.set()
+        if self._thread is not None:
+            self._thread.join()
         self._file.close()
 
 

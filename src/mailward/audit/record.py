@@ -19,6 +19,7 @@ only for what someone other than the owner did: the "access to my mailbox" index
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 GENESIS_HASH = bytes(32)
 _VERSION = "2"
@@ -29,9 +30,9 @@ _HASH_BYTES = 32
 SELECT_COLUMNS = "pos, at_us, CAST(others_owner AS BLOB), CAST(body AS BLOB), CAST(hash AS BLOB)"
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """What the caller says about one access decision.
+class AuditRecord(NamedTuple):
+    """What the caller says about one access decision (a tuple: one is built for
+    every delivery and every read, where a frozen dataclass cost 8 µs).
 
     Attributes:
         items: every item exposed or changed (a listing names all N).

@@ -26,22 +26,12 @@ _INSERT = "INSERT INTO audit_log (pos, at_us, others_owner, body, hash) VALUES (
 def _body(r: AuditRecord, seq: int, at_us: int, prev: bytes) -> bytes:
     """The canonical encoding of `r` (record.encode), with NUL in any field from
     outside (a client's string) stored replaced."""
-    fields: tuple[str, ...] = (
-        r.actor_account,
-        r.actor_session,
-        r.protocol,
-        r.remote,
-        r.owner_account,
-        r.mailbox,
-    )
-    tail: tuple[str, ...] = (r.part, r.action, r.outcome, r.detail)
-    items = " ".join(r.items)
-    unread = r.unread_text()
+    unread = "".join(["1" if u else "0" for u in r.unread])
     try:
-        return encode(seq, at_us, fields, items, unread, tail, prev)
+        return encode(seq, at_us, r[:6], " ".join(r.items), unread, r[8:], prev)
     except ValueError:
-        fields, tail = tuple(map(clean, fields)), tuple(map(clean, tail))
-        return encode(seq, at_us, fields, clean(items), unread, tail, prev)
+        fields, tail = tuple(map(clean, r[:6])), tuple(map(clean, r[8:]))
+        return encode(seq, at_us, fields, clean(" ".join(r.items)), unread, tail, prev)
 
 
 class AuditLog:
@@ -68,20 +58,24 @@ class AuditLog:
         # Only an empty log with no signed head may start a new head.
         self._started_empty = count == 0 and self._signed is None
         self._publisher = HeadPublisher(head_path, head_key, self._head_written)
+        self._prepare = self._prepare_head  # one bound method: on_commit looks it up
 
     def append(self, record: AuditRecord) -> int:
         """Append one record; returns its seq (0 when disabled)."""
-        return self.append_many((record,))[-1] if self.enabled else 0
+        if not self.enabled:
+            return 0
+        return self.db.run(lambda conn: self._append(conn, (record,)))
 
     def append_many(self, records: Sequence[AuditRecord]) -> list[int]:
         """Append records in order, in the current transaction; returns their seqs."""
         if not self.enabled or not records:
             return [0] * len(records)
-        return self.db.run(lambda conn: self._append(conn, records))
+        last = self.db.run(lambda conn: self._append(conn, records))
+        return list(range(last - len(records) + 1, last + 1))
 
-    def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> list[int]:
+    def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> int:
+        """Insert `records` after the tip; returns the last one's seq."""
         seq, prev, last_us = self._tip(conn)
-        first = seq + 1
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
         rows = []
@@ -97,8 +91,8 @@ class AuditLog:
         else:
             conn.executemany(_INSERT, rows)
         self._cached_tip = (self.db.epoch, seq, prev, at_us)
-        self.db.on_commit(self._prepare_head)
-        return list(range(first, seq + 1))
+        self.db.on_commit(self._prepare)
+        return seq
 
     def _tip(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:
         """(seq, hash, at_us) of the last record; cached within one epoch (in which
