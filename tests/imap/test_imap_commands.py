@@ -11,6 +11,7 @@ import pytest
 from imap_support import Server
 
 from mailward.audit.query import all_records
+from mailward.core.flags import Flags, SystemFlag
 from support import make_message
 
 
@@ -314,3 +315,68 @@ def test_guard_refusal_sends_nothing(world: object) -> None:
         c.shutdown()
     finally:
         s.stop()
+
+
+def test_select_names_the_first_unseen_message(server: Server) -> None:
+    ids = _fill(server, 4)
+    server.world.door("alice").set_flags(ids[:2], add=Flags.of(SystemFlag.SEEN))
+    c = server.login()
+    _ok(c.select("INBOX"))
+    assert c.untagged_responses.get("UNSEEN") == [b"3"]  # RFC 3501 §6.3.1
+    c.store("3:4", "+FLAGS", "(\\Seen)")
+    c.close()
+    _ok(c.select("INBOX"))
+    assert "UNSEEN" not in c.untagged_responses  # nothing unseen: no UNSEEN code
+    c.logout()
+
+
+def test_rename_takes_inferiors_along_and_rename_inbox_moves_its_mail(server: Server) -> None:
+    ids = _fill(server, 2)
+    c = server.login()
+    _ok(c.create("Work/2026/Q1"))
+    _ok(c.rename("Work", "Jobs"))  # RFC 3501 §6.3.5: inferiors are renamed too
+    names = b"\n".join(d for d in _ok(c.list('""', "*")) if isinstance(d, bytes))
+    assert b'"Jobs/2026/Q1"' in names or b"Jobs/2026/Q1" in names
+    assert b"Work" not in names
+    assert c.rename("Jobs/2026", "Jobs/2026/Inside")[0] == "NO"  # not below itself
+    _ok(c.rename("INBOX", '"Old mail"'))  # moves every message, INBOX stays, empty
+    assert _ok(c.select("INBOX")) == [b"0"]
+    assert _ok(c.select('"Old mail"')) == [b"2"]
+    door = server.world.door("alice")
+    assert {m.id for m in door.list_messages("Old mail").items} == set(ids)
+    c.logout()
+
+
+def test_delete_of_a_folder_with_mail_puts_the_mail_in_trash(server: Server) -> None:
+    ids = _fill(server, 3)
+    c = server.login()
+    _ok(c.create("Keep"))
+    _ok(c.create("Keep/Child"))
+    _ok(c.select("INBOX"))
+    _ok(c.copy("1:2", "Keep"))
+    _ok(c.unselect() if hasattr(c, "unselect") else c.close())
+    _ok(c.delete("Keep"))  # not empty: allowed, its messages are not lost
+    door = server.world.door("alice")
+    trash = door.list_messages("Trash").items
+    assert len(trash) == 2 and {m.subject for m in trash} == {"Subject 0", "Subject 1"}
+    listing = _ok(c.list('""', "%"))
+    # The child stays (RFC 3501 §6.3.4); its parent level is listed as \Noselect.
+    assert any(b"\\Noselect" in d and b"Keep" in d for d in listing if isinstance(d, bytes))
+    assert any(b"Keep/Child" in d for d in _ok(c.list('""', "*")) if isinstance(d, bytes))
+    restored = [door.restore(m.id) for m in trash]
+    assert {m.mailbox for m in restored} == {"INBOX"}  # its folder is gone: INBOX
+    assert len(ids) == 3
+    c.logout()
+
+
+def test_a_session_whose_mailbox_is_deleted_elsewhere_is_told_and_closed(server: Server) -> None:
+    _fill(server, 1)
+    a, b = server.login(), server.login()
+    _ok(a.create("Shared"))
+    _ok(a.select("Shared"))
+    _ok(b.delete("Shared"))
+    # imaplib raises on an untagged BYE before the tagged reply (not after LOGOUT).
+    with pytest.raises(imaplib.IMAP4.abort, match="deleted or renamed"):
+        a.noop()
+    a.shutdown()
+    b.logout()

@@ -3,7 +3,7 @@ import base64
 import pytest
 
 from mailward.core.message import AttachmentInfo
-from mailward.mime import attachment, header_block, open_message, summarize
+from mailward.mime import attachment, crlf_lines, header_block, open_message, summarize
 
 
 def crlf(text: str) -> bytes:
@@ -279,3 +279,11 @@ HEADER_BLOCKS = [
 @pytest.mark.parametrize(("raw", "expected"), HEADER_BLOCKS)
 def test_header_block(raw: bytes, expected: bytes) -> None:
     assert header_block(raw) == expected
+
+
+def test_crlf_lines_ends_every_line_in_crlf_and_keeps_crlf_mail_as_it_is() -> None:
+    assert crlf_lines(b"a\nb\r\nc\n") == b"a\r\nb\r\nc\r\n"
+    same = b"Subject: x\r\n\r\nbody\r\n"
+    assert crlf_lines(same) is same
+    assert crlf_lines(b"no line end") == b"no line end"
+    assert crlf_lines(b"") == b""

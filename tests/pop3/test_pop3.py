@@ -114,6 +114,22 @@ def test_retr_byte_stuffs_lines_that_begin_with_a_dot(pop3: Server) -> None:
     c.quit()
 
 
+def test_list_sizes_are_the_octets_retr_sends_also_for_mail_made_with_lf(pop3: Server) -> None:
+    # A message written by a program or read from a Unix file ends its lines in LF;
+    # stored with CRLF, LIST's size is what RETR sends (RFC 1939 §5, §7).
+    lf = b"From: a@b.test\nSubject: unix lines\n\nfirst\nsecond\n"
+    pop3.world.rt.system().deliver([address("alice")], lf)
+    pop3.world.deliver("alice", "made with CRLF", "one\r\ntwo")
+    c = pop3.login("alice")
+    sizes = [int(line.split()[1]) for line in c.list()[1]]
+    for n, size in enumerate(sizes, start=1):
+        _, lines, _ = c.retr(n)
+        sent = b"".join(line + b"\r\n" for line in lines)
+        assert size == len(sent), (n, size, len(sent))
+    assert sizes[0] == len(lf) + lf.count(b"\n")  # every LF became CRLF
+    c.quit()
+
+
 def test_top_hands_out_headers_and_lines_without_setting_seen(pop3: Server) -> None:
     ids = deliver_three(pop3.world)
     c = pop3.login("alice")

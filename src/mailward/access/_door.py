@@ -34,6 +34,7 @@ from mailward.crypto import Sealer
 from mailward.store import MailboxRow, MessageRow
 
 NO_FLAGS = Flags()
+MAX_UID = 0xFFFFFFFF  # UIDs are 32-bit (RFC 9051 §2.3.1.1)
 _PROTECTED = {name for name, _ in SPECIAL_MAILBOXES}
 
 

@@ -12,7 +12,7 @@ from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MessageId, new_message_id
 from mailward.core.principal import Principal
 from mailward.crypto import Sealer
-from mailward.mime import Summary
+from mailward.mime import Summary, crlf_lines
 from mailward.store import MailboxRow, MessageRow, NewMessage, SealedFields
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -34,7 +34,9 @@ class SealedMessage:
 def seal_message(
     owner: AccountId, sealer: Sealer, box: MailboxRow, raw: bytes, summary: Summary
 ) -> SealedMessage:
-    """Give a new message its id and seal its body and private fields (CPU only)."""
+    """Give a new message its id and seal its body and private fields (CPU only).
+    Lines are stored ending in CRLF, as every protocol sends them."""
+    raw = crlf_lines(raw)
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidInput(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     item = new_message_id()

@@ -26,7 +26,7 @@ from mailward.core.ids import MessageId, new_mailbox_id, new_message_id
 from mailward.core.mailbox import MailboxInfo, SpecialUse, validate_mailbox_name
 from mailward.core.message import MessageSummary
 from mailward.mime import summarize
-from mailward.store import NewMessage
+from mailward.store import MailboxRow, NewMessage
 
 
 class Changing(Door):
@@ -38,12 +38,36 @@ class Changing(Door):
         return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
+        """Rename a mailbox and every mailbox below it (RFC 3501 §6.3.5), in one unit.
+
+        Renaming INBOX moves all its messages into a new mailbox of that name and
+        leaves INBOX, empty, in place (RFC 3501 §6.3.5).
+        """
         row = self._mailbox(name)
+        new_name = validate_mailbox_name(new_name)
+        if row.name == "INBOX":
+            self._rename_inbox(row, new_name)
+            return
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be renamed")
-        new_name = validate_mailbox_name(new_name)
-        self._s.store.rename_mailbox(self._me, row.id, new_name)
+        if new_name == row.name or new_name.startswith(row.name + "/"):
+            raise Conflict("a mailbox cannot be renamed to itself or below itself")
+        prefix = row.name + "/"
+        below = [b for b in self._s.store.mailboxes(self._me) if b.name.startswith(prefix)]
+        with self._s.store.transaction():
+            self._s.store.rename_mailbox(self._me, row.id, new_name)
+            for b in below:
+                self._s.store.rename_mailbox(self._me, b.id, new_name + b.name[len(row.name) :])
         self._names.pop(row.id, None)
+        for b in below:
+            self._names.pop(b.id, None)
+
+    def _rename_inbox(self, inbox: MailboxRow, new_name: str) -> None:
+        ids = self._s.store.message_ids(self._me, inbox.id)
+        with self._s.store.transaction():
+            target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
+            rows = self._rows(ids, Part.NONE, Action.MOVE)
+            self._move_rows(rows, target, Action.MOVE, origin=False)
 
     def subscribe(self, name: str, on: bool = True) -> None:
         """Add the mailbox to (or take it off) the subscription list."""
@@ -51,11 +75,20 @@ class Changing(Door):
         self._s.store.set_subscribed(self._me, row.id, on)
 
     def delete_mailbox(self, name: str) -> None:
-        """Delete an empty user folder. Special mailboxes stay."""
+        """Delete a user folder; the messages in it go to Trash first (restorable,
+        each recorded as deleted). Special mailboxes stay; folders below it stay
+        (RFC 3501 §6.3.4)."""
         row = self._mailbox(name)
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be deleted")
-        self._s.store.delete_mailbox(self._me, row.id)
+        ids = self._s.store.message_ids(self._me, row.id)
+        with self._s.store.transaction():
+            if ids:
+                trash = self._special(SpecialUse.TRASH)
+                rows = self._rows(ids, Part.NONE, Action.DELETE)
+                self._move_rows(rows, trash, Action.DELETE, origin=True)
+            self._s.store.delete_mailbox(self._me, row.id)
+        self._names.pop(row.id, None)
 
     # -- changing ----------------------------------------------------------------------
 

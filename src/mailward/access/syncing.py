@@ -12,7 +12,7 @@ only when flags are handed out (part `flags`); they carry no content.
 import bisect
 from collections.abc import Callable, Sequence
 
-from mailward.access._door import Door, _info
+from mailward.access._door import MAX_UID, Door, _info
 from mailward.access._recording import record
 from mailward.access._sealing import Crossing, check_owner, check_sealed
 from mailward.access._states import MailboxState
@@ -26,7 +26,6 @@ from mailward.mime import header_block
 from mailward.mime import imap as mime
 from mailward.store import IndexRow, MailboxRow, MessageRow
 
-MAX_UID = 0xFFFFFFFF
 MAX_UID_LISTS = 10_000  # cached UID lists; the cache is emptied when it grows past this
 _SEEN = Flags.of(SystemFlag.SEEN)
 
@@ -66,6 +65,10 @@ class Syncing(Door):
         """The mailbox's state and all its UIDs (nothing recorded: no content)."""
         row = self._mailbox(name)
         return MailboxView(self._me, _info(row), self._uids(row))
+
+    def first_unseen(self, name: str) -> int | None:
+        """The lowest UID in the mailbox without \\Seen (a UID: nothing recorded)."""
+        return self._s.store.first_unseen_uid(self._me, self._mailbox(name).id)
 
     def _uids(self, row: MailboxRow) -> tuple[int, ...]:
         key = (self._me, row.id)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailward.access import MailAccess
-from mailward.core.errors import MailwardError
+from mailward.core.errors import MailwardError, NotFound
 from mailward.core.principal import Principal
 from mailward.imap.backend import ImapBackend
 from mailward.imap.commands import ALLOWED, COMMANDS
@@ -140,6 +140,7 @@ class Session:
         except Exception:
             log.exception("IMAP %s failed", cmd.name)
             reply = ("NO", "[SERVERBUG] the command failed; it was logged")
+        gone = False
         if self.selected is not None and cmd.name not in ("LOGOUT", "IDLE") and not self.done:
             try:
                 await self.refresh(expunges=cmd.name not in ("FETCH", "STORE", "SEARCH"))
@@ -147,11 +148,18 @@ class Session:
                 self.untagged(b"BYE [UNAVAILABLE] service unavailable")
                 self.done = True
                 return True
+            except NotFound:
+                # Deleted or renamed by another session: nothing left to sync with.
+                self.selected = None
+                gone = True
             except MailwardError:
-                pass  # the mailbox went away; the next command says so
+                pass
         status, text = reply
         if not status:  # answered by the handler itself (STARTTLS)
             return True
+        if gone:  # BYE first, as for LOGOUT (RFC 9051 §7.1.5); then the connection ends
+            self.untagged(b"BYE the selected mailbox was deleted or renamed elsewhere")
+            self.done = True
         self.conn.send(f"{cmd.tag} {status} {text}\r\n".encode("utf-8", "replace"))
         return status != "BAD"
 

@@ -30,7 +30,7 @@ Invariants:
 
 from mailward.mime.filenames import sanitize_filename
 from mailward.mime.imap import bodystructure, envelope, header_fields, section
-from mailward.mime.structure import Opened, attachment, header_block, open_message
+from mailward.mime.structure import Opened, attachment, crlf_lines, header_block, open_message
 from mailward.mime.summary import Summary, summarize
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "Summary",
     "attachment",
     "bodystructure",
+    "crlf_lines",
     "envelope",
     "header_block",
     "header_fields",

@@ -56,6 +56,18 @@ def attachment(raw: bytes, index: int) -> tuple[bytes, str, str]:
     return data, part.get_content_type(), _filename(part)
 
 
+def crlf_lines(raw: bytes) -> bytes:
+    """The message with every line ending in CRLF (RFC 5322 §2.1): a lone LF, as
+    in a message made by a program or read from a Unix file, becomes CRLF. A
+    message's size is then the octets any protocol sends for it (POP3 and IMAP
+    send CRLF); messages that already end their lines in CRLF come back as they were.
+    """
+    lf = raw.count(b"\n")
+    if lf == 0 or raw.count(b"\r\n") == lf:
+        return raw
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def header_block(raw: bytes) -> bytes:
     """The header section as sent, up to and including the blank line that ends it.
 

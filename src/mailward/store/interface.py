@@ -133,6 +133,9 @@ class MailStore(Protocol):
         """Every UID from `first_uid` up in the mailbox, ascending (RFC 9051
         §2.3.1.2: the message sequence numbers are their positions)."""
 
+    def first_unseen_uid(self, account_id: AccountId, mailbox_id: MailboxId) -> int | None:
+        """The lowest UID without \\Seen in the mailbox, if any."""
+
     def index_rows(
         self,
         account_id: AccountId,

@@ -1,12 +1,13 @@
 """Mailbox commands: SELECT EXAMINE CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE
 LIST LSUB STATUS APPEND CLOSE UNSELECT (RFC 9051 §6.3, §6.4.1-2; RFC 3501)."""
 
+import bisect
 import re
 from typing import TYPE_CHECKING
 
 from mailward.core.errors import NotFound
 from mailward.core.flags import Flags
-from mailward.core.mailbox import MailboxInfo
+from mailward.core.mailbox import MailboxInfo, MailboxView
 from mailward.imap.commands.messages import deleted_ids
 from mailward.imap.protocol import Command
 from mailward.imap.protocol import response as out
@@ -15,10 +16,16 @@ from mailward.imap.replies import Reply
 from mailward.imap.state import Selected, State
 
 if TYPE_CHECKING:
+    from mailward.access import MailAccess
     from mailward.imap.session import Session
 
 SYSTEM_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
 PERMANENT_FLAGS = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+
+
+def _open(door: "MailAccess", name: str) -> tuple[MailboxView, int | None]:
+    """The mailbox and its first unseen UID, in one trip to the worker thread."""
+    return door.open_mailbox(name), door.first_unseen(name)
 
 
 async def select(s: "Session", cmd: Command) -> Reply:
@@ -26,7 +33,7 @@ async def select(s: "Session", cmd: Command) -> Reply:
     assert isinstance(cmd.args, Select)
     s.selected = None
     s.state = State.AUTHENTICATED
-    view = await s.call(s.door.open_mailbox, cmd.args.mailbox)
+    view, unseen = await s.call(_open, s.door, cmd.args.mailbox)
     s.guard([view], "list-entry")
     info = view.info
     readonly = cmd.name == "EXAMINE"
@@ -35,6 +42,9 @@ async def select(s: "Session", cmd: Command) -> Reply:
         s.enabled.add("CONDSTORE")
     s.untagged(b"%d EXISTS" % len(view.uids))
     s.untagged(b"0 RECENT")
+    seq = bisect.bisect_left(view.uids, unseen) if unseen is not None else len(view.uids)
+    if seq < len(view.uids) and view.uids[seq] == unseen:  # RFC 3501 §6.3.1
+        s.untagged(b"OK [UNSEEN %d] first unseen" % (seq + 1))
     s.untagged(b"FLAGS " + SYSTEM_FLAGS)
     s.untagged(b"OK [PERMANENTFLAGS " + (b"()" if readonly else PERMANENT_FLAGS) + b"] flags")
     s.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % info.uidvalidity)
@@ -73,8 +83,13 @@ async def rename(s: "Session", cmd: Command) -> Reply:
     assert isinstance(cmd.args, tuple)
     old, new = cmd.args
     await s.call(s.door.rename_mailbox, str(old), str(new))
-    if s.selected is not None and s.selected.name == old:
-        s.selected.name = str(new)  # the selected mailbox goes on under its new name
+    sel = s.selected
+    if sel is not None and str(old).upper() != "INBOX":
+        # The selected mailbox (or one below the renamed one) goes on under its new name.
+        if sel.name == old:
+            sel.name = str(new)
+        elif sel.name.startswith(f"{old}/"):
+            sel.name = str(new) + sel.name[len(str(old)) :]
     return ("OK", "RENAME done")
 
 
@@ -126,7 +141,23 @@ async def list_(s: "Session", cmd: Command) -> Reply:
         for option in args.returns:
             if option.startswith("STATUS "):  # RFC 5819
                 s.untagged(_status_line(box, tuple(option.split()[1:])))
+    if not only_subscribed:
+        # RFC 3501 §6.3.8: with "%" last, a level of hierarchy that matches but
+        # is no mailbox (A of A/B when A was deleted) is listed as \Noselect.
+        ends = [rx for p, rx in zip((args.pattern, *args.more), rxs, strict=True) if p[-1:] == "%"]
+        for level in sorted(_levels(names)):
+            if any(rx.match(level) for rx in ends):
+                s.untagged(word + b' (\\Noselect \\HasChildren) "/" ' + out.mailbox(level))
     return ("OK", f"{cmd.name} done")
+
+
+def _levels(names: set[str]) -> set[str]:
+    """Hierarchy levels above existing mailboxes that are not mailboxes themselves."""
+    levels: set[str] = set()
+    for name in names:
+        parts = name.split("/")
+        levels.update("/".join(parts[:k]) for k in range(1, len(parts)))
+    return levels - names
 
 
 def _status_line(box: MailboxInfo, items: tuple[str, ...]) -> bytes:

@@ -810,6 +810,19 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         )
         return [int(u) for u in row[0].split(",")] if row and row[0] else []
 
+    def first_unseen_uid(self, account_id: AccountId, mailbox_id: MailboxId) -> int | None:
+        # One seek in messages_unseen (account, mailbox, seen, uid).
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT min(uid) FROM messages"
+                " WHERE account_id = ? AND mailbox_id = ? AND seen = 0",
+                (account_id, mailbox_id),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row and row[0] is not None else None
+
     def index_rows(
         self,
         account_id: AccountId,
