@@ -5,9 +5,13 @@ changes, moves, copies and expunges made by other doors."""
 import random
 from pathlib import Path
 
+import pytest
+
 from mailward.access._states import StateCache
+from mailward.audit.query import all_records
+from mailward.core.errors import IsolationViolation
 from mailward.core.flags import Flags
-from support import build_world
+from support import World, build_world
 
 
 def test_cached_states_follow_every_change(tmp_path: Path) -> None:
@@ -53,3 +57,47 @@ def test_cache_is_bounded() -> None:
         cache.put(("a", str(k)), MailboxState(1, 1, 1, 4, (1, 2, 3, 4), (None,) * 4))  # type: ignore[arg-type]
     assert cache.get(("a", "0")) is None and cache.get(("a", "4")) is not None
     assert sum(len(s.entries) for s in cache._states.values()) <= 10
+
+
+def _cache_rows(world: World) -> list[tuple[str, str, str, bytes]]:
+    return (
+        world.rt.db.read()
+        .execute("SELECT account_id, id, part, sealed FROM message_cache ORDER BY id, part")
+        .fetchall()
+    )
+
+
+def test_envelope_and_structure_are_kept_sealed_and_served_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    ids = [world.deliver("alice", f"Cached subject {i}", "body") for i in range(3)]
+    door = world.door("alice")
+    items = ["ENVELOPE", "BODYSTRUCTURE"]
+    first = door.fetch(ids, items)
+    rows = _cache_rows(world)
+    assert len(rows) == 6  # two parts of three messages, kept at the first fetch
+    assert all(b"Cached subject" not in bytes(r[3]) for r in rows)  # sealed
+    # Later fetches open the kept values, not the raw message: the blobs may go.
+    for i in ids:
+        world.rt.services.blobs.delete(world.users["alice"].account_id, i)
+    again = door.fetch(ids, items)
+    assert [f.data for f in again] == [f.data for f in first]
+    assert [f.parts for f in again] == [f.parts for f in first] == [("headers", "structure")] * 3
+    door.expunge(ids[:1])  # dropped with its message
+    assert {r[1] for r in _cache_rows(world)} == set(ids[1:])
+
+
+def test_a_cached_part_of_another_account_under_our_row_is_refused(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    mine = world.deliver("alice", "alice subject", "a")
+    theirs = world.deliver("bob", "bob subject", "b")
+    world.door("alice").fetch([mine], ["ENVELOPE"])
+    world.door("bob").fetch([theirs], ["ENVELOPE"])
+    with world.rt.db.write() as c:  # a store fault: bob's sealed envelope under alice's row
+        (bobs,) = c.execute("SELECT sealed FROM message_cache WHERE id = ?", (theirs,)).fetchone()
+        c.execute("UPDATE message_cache SET sealed = ? WHERE id = ?", (bobs, mine))
+    refused = sum(1 for r in all_records(world.rt.db) if r.outcome == "refused")
+    with pytest.raises(IsolationViolation):
+        world.door("alice").fetch([mine], ["ENVELOPE"])
+    assert sum(1 for r in all_records(world.rt.db) if r.outcome == "refused") == refused + 1

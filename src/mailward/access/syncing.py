@@ -17,11 +17,12 @@ from mailward.access._recording import record
 from mailward.access._sealing import Crossing, check_owner, check_sealed
 from mailward.access._states import MailboxState
 from mailward.core.access_event import Action, Part
-from mailward.core.errors import InvalidInput
+from mailward.core.errors import IntegrityError, InvalidInput
 from mailward.core.flags import Flags, SystemFlag
 from mailward.core.ids import MessageId
 from mailward.core.mailbox import MailboxView
 from mailward.core.message import Fetched, IndexEntry
+from mailward.crypto import Sealer
 from mailward.mime import header_block
 from mailward.mime import imap as mime
 from mailward.store import IndexRow, MailboxRow, MessageRow
@@ -46,11 +47,25 @@ def _top(raw: bytes, lines: int) -> tuple[bytes, tuple[str, ...]]:
     return head + body[:cut], (Part.HEADERS, Part.BODY)
 
 
+# Items worked out once per message and kept sealed (migration 0012), with the
+# parts of the message each one exposes.
+CACHED: dict[str, tuple[str, ...]] = {
+    "ENVELOPE": (Part.HEADERS.value,),
+    "BODYSTRUCTURE": (Part.STRUCTURE.value,),
+    "BODY": (Part.STRUCTURE.value,),
+}
+
+
+def _cache_part(what: str) -> str:
+    """The part name a cached item is sealed under (bound into its associated data)."""
+    return f"cache:{what.lower()}"
+
+
 def _item(raw: bytes, what: str) -> tuple[bytes, tuple[str, ...]]:
     if what == "ENVELOPE":
-        return mime.envelope(raw), (Part.HEADERS,)
+        return mime.envelope(raw), CACHED[what]
     if what in ("BODYSTRUCTURE", "BODY"):
-        return mime.bodystructure(raw, extensible=what == "BODYSTRUCTURE"), (Part.STRUCTURE,)
+        return mime.bodystructure(raw, extensible=what == "BODYSTRUCTURE"), CACHED[what]
     if what.startswith("SECTION:"):
         return mime.section(raw, what[8:])
     if what.startswith("TOP:") and what[4:].isdigit():
@@ -211,7 +226,10 @@ class Syncing(Door):
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             found[r.id] = r
-        sealed = self._s.blobs.get_many(self._me, list(found))
+        cache = self._cached(list(found), [w for w in dict.fromkeys(items) if w in CACHED])
+        fill: list[tuple[MessageId, str, bytes]] = []
+        need_raw: list[str] = [i for i in found if any((i, w) not in cache for w in items)]
+        sealed = self._s.blobs.get_many(self._me, need_raw)
         for message_id in wanted:
             row = found.get(message_id)
             if row is None:  # gone meanwhile (or never ours: recorded if someone's)
@@ -220,16 +238,27 @@ class Syncing(Door):
             # The raw message opens only with our key under owner-bound associated
             # data: a row or blob of another account fails (refused, recorded). Of
             # the sealed list fields, which are not handed out, one is opened: a
-            # row carrying another account's fields is caught too.
+            # row carrying another account's fields is caught too. So are cached
+            # parts, sealed the same way.
             crossing = check_sealed(sealer, self._me, row)
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             mailbox = self._name_of(row.mailbox_id)
-            raw = self._open_raw(row, sealed.get(row.id), Part.RAW, Action.READ)
+            raw = None
+            if any((row.id, w) not in cache for w in items):
+                raw = self._open_raw(row, sealed.get(row.id), Part.RAW, Action.READ)
             data: dict[str, bytes] = {}
             labels: dict[str, None] = dict.fromkeys([Part.FLAGS.value] if with_flags else [])
             for what in items:
-                data[what], parts = _item(raw, what)
+                hit = cache.get((row.id, what))
+                if hit is not None:
+                    data[what], parts = self._open_cached(sealer, row, what, hit), CACHED[what]
+                else:
+                    assert raw is not None
+                    data[what], parts = _item(raw, what)
+                    if what in CACHED:  # kept sealed for the next time
+                        part = _cache_part(what)
+                        fill.append((row.id, part, sealer.seal(row.id, part, data[what])))
                 labels.update(dict.fromkeys(parts))
             unread = not Flags.parse(row.flags).seen
             for label in labels:
@@ -239,6 +268,7 @@ class Syncing(Door):
         if not out:
             return out
         with self._s.store.transaction():
+            self._s.store.put_cached_parts(self._me, fill)
             self._s.audit.append_many(
                 [
                     record(
@@ -267,6 +297,25 @@ class Syncing(Door):
                         self._me, row.id, out[k].data, after, out[k].parts, updated.modseq
                     )
         return out
+
+    def _cached(self, ids: list[MessageId], items: list[str]) -> dict[tuple[MessageId, str], bytes]:
+        """The sealed cached parts of our messages among `ids`: {(id, item): sealed}."""
+        by_part = {_cache_part(w): w for w in items}
+        out: dict[tuple[MessageId, str], bytes] = {}
+        for owner, item, part, value in self._s.store.cached_parts(self._me, ids, list(by_part)):
+            crossing = check_owner(owner, self._me, item)
+            if crossing is not None:
+                raise self._refuse(crossing, Part.RAW, Action.READ)
+            if part in by_part:
+                out[item, by_part[part]] = value
+        return out
+
+    def _open_cached(self, sealer: Sealer, row: MessageRow, what: str, value: bytes) -> bytes:
+        try:
+            return sealer.open(row.id, _cache_part(what), value)
+        except IntegrityError as exc:  # another account's value under our row
+            crossing = Crossing(row.account_id, row.id, f"cached part does not open: {exc}")
+            raise self._refuse(crossing, Part.RAW, Action.READ) from None
 
     def matching(
         self,

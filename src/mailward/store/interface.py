@@ -127,6 +127,18 @@ class MailStore(Protocol):
         attempt: the caller gets NotFound either way)."""
 
     def message_ids(self, account_id: AccountId, mailbox_id: MailboxId) -> list[MessageId]: ...
+    def cached_parts(
+        self, account_id: AccountId, message_ids: list[MessageId], parts: list[str]
+    ) -> list[tuple[AccountId, MessageId, str, bytes]]:
+        """(owner, id, part, sealed value) of each cached part of the account's
+        messages among `message_ids` (migration 0012)."""
+
+    def put_cached_parts(
+        self, account_id: AccountId, entries: list[tuple[MessageId, str, bytes]]
+    ) -> None:
+        """Keep sealed parts (id, part, sealed) of the account's messages; ignored
+        for a message that is no longer there."""
+
     def mailbox_uids(
         self, account_id: AccountId, mailbox_id: MailboxId, first_uid: int = 1
     ) -> list[int]:

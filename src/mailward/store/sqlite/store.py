@@ -779,6 +779,42 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         )
         return [_unpacked(r) for r in json.loads(row[0])] if row and row[0] else []
 
+    def cached_parts(
+        self, account_id: AccountId, message_ids: list[MessageId], parts: list[str]
+    ) -> list[tuple[AccountId, MessageId, str, bytes]]:
+        if not message_ids or not parts:
+            return []
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT json_group_array(json_array(account_id, id, part, hex(sealed)))"
+                " FROM message_cache WHERE account_id = ?"
+                " AND id IN (SELECT value FROM json_each(?))"
+                " AND part IN (SELECT value FROM json_each(?))",
+                (account_id, json.dumps(message_ids), json.dumps(parts)),
+            )
+            .fetchone()
+        )
+        if not row or not row[0]:
+            return []
+        return [
+            (AccountId(a), MessageId(i), str(p), bytes.fromhex(h))
+            for a, i, p, h in json.loads(row[0])
+        ]
+
+    def put_cached_parts(
+        self, account_id: AccountId, entries: list[tuple[MessageId, str, bytes]]
+    ) -> None:
+        if not entries:
+            return
+        with self.db.write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO message_cache (account_id, id, part, sealed)"
+                " SELECT ?, ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM messages WHERE account_id = ? AND id = ?)",
+                [(account_id, i, p, b, account_id, i) for i, p, b in entries],
+            )
+
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         r = (
             self.db.read()
