@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def message(i: int, size: int = 4096) -> bytes:
     msg["Subject"] = f"Benchmark message number {i}"
     line = "The quick brown fox jumps over the lazy dog. " * 2 + "\n"
     msg.set_content(line * (size // len(line)))
-    return msg.as_bytes()
+    return msg.as_bytes(policy=policy.SMTP)  # CRLF line ends, as mail arrives over SMTP
 
 
 def open_rt(root: Path, audit: bool) -> Runtime:
