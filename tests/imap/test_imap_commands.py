@@ -380,3 +380,16 @@ def test_a_session_whose_mailbox_is_deleted_elsewhere_is_told_and_closed(server:
         a.noop()
     a.shutdown()
     b.logout()
+
+
+def test_lsub_percent_shows_an_unsubscribed_parent_as_noselect(server: Server) -> None:
+    c = server.login()
+    _ok(c.create("Lists/Announce"))
+    _ok(c.unsubscribe("Lists"))  # new mailboxes start subscribed
+    _ok(c.subscribe("Lists/Announce"))
+    lines = [d for d in _ok(c.lsub('""', "%")) if isinstance(d, bytes)]
+    (parent,) = [d for d in lines if b"Lists" in d]
+    assert b"\\Noselect" in parent and b"Announce" not in parent  # RFC 3501 §6.3.9
+    below = [d for d in _ok(c.lsub('""', "Lists/%")) if isinstance(d, bytes)]
+    assert any(b"Lists/Announce" in d and b"\\Noselect" not in d for d in below)
+    c.logout()

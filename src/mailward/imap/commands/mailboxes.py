@@ -141,11 +141,14 @@ async def list_(s: "Session", cmd: Command) -> Reply:
         for option in args.returns:
             if option.startswith("STATUS "):  # RFC 5819
                 s.untagged(_status_line(box, tuple(option.split()[1:])))
-    if not only_subscribed:
+    if cmd.name == "LSUB" or not only_subscribed:
         # RFC 3501 §6.3.8: with "%" last, a level of hierarchy that matches but
-        # is no mailbox (A of A/B when A was deleted) is listed as \Noselect.
+        # is no mailbox (A of A/B when A was deleted) is listed as \Noselect;
+        # §6.3.9: for LSUB, a level not subscribed above one that is.
+        subscribed = {b.name for b in boxes if b.subscribed}
+        levels = _levels(subscribed) if cmd.name == "LSUB" else _levels(names)
         ends = [rx for p, rx in zip((args.pattern, *args.more), rxs, strict=True) if p[-1:] == "%"]
-        for level in sorted(_levels(names)):
+        for level in sorted(levels):
             if any(rx.match(level) for rx in ends):
                 s.untagged(word + b' (\\Noselect \\HasChildren) "/" ' + out.mailbox(level))
     return ("OK", f"{cmd.name} done")
