@@ -3,6 +3,8 @@ calls stay exactly what a fresh read of the store says, through deliveries, flag
 changes, moves, copies and expunges made by other doors."""
 
 import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,35 @@ def test_a_cached_part_of_another_account_under_our_row_is_refused(tmp_path: Pat
     with pytest.raises(IsolationViolation):
         world.door("alice").fetch([mine], ["ENVELOPE"])
     assert sum(1 for r in all_records(world.rt.db) if r.outcome == "refused") == refused + 1
+
+
+def test_sessions_selecting_a_cold_mailbox_at_once_read_its_uids_once(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice",))
+    for i in range(5):
+        world.deliver("alice", f"m{i}", "x")
+    store = world.rt.services.store
+    reads: list[int] = []
+    real = store.mailbox_uids
+    gate = threading.Barrier(8)
+
+    def counted(*args: object, **kw: object) -> list[int]:
+        reads.append(1)
+        time.sleep(0.2)  # a slow read: the other sessions arrive meanwhile
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    store.mailbox_uids = counted  # type: ignore[method-assign]
+    doors = [world.door("alice") for _ in range(8)]
+    views: list[tuple[int, ...]] = []
+
+    def select(k: int) -> None:
+        gate.wait()
+        views.append(doors[k].open_mailbox("INBOX").uids)
+
+    threads = [threading.Thread(target=select, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reads) == 1  # one read; the seven others waited and took its list
+    assert len(views) == 8 and all(v is views[0] for v in views) and len(views[0]) == 5
+    assert len(world.rt.services.uid_loads) == 0  # no lock left behind

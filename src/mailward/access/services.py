@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from mailward.access._flight import KeyLocks
 from mailward.access._states import StateCache
 from mailward.audit import AuditLog
 from mailward.crypto import Keyring
@@ -20,6 +21,10 @@ class Services:
             lists IMAP and POP3 sessions select, kept between sessions. Keyed by
             owner first, and only ever read through a door bound to that owner.
         states: the state of every message of recently used mailboxes (_states.py).
+        uid_loads: one reader per mailbox of a UID list not cached: after a
+            restart, a thousand clients selecting one 100,000-message mailbox at
+            once read it once, not once per worker thread (each read's 100,000
+            integers, freed together, left the heap fragmented: +140 MiB).
     """
 
     store: MailStore
@@ -29,3 +34,4 @@ class Services:
     retention_s: int = DEFAULT_RETENTION_S
     uid_lists: dict[tuple[str, str], tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
     states: StateCache = field(default_factory=StateCache)
+    uid_loads: KeyLocks = field(default_factory=KeyLocks)

@@ -73,6 +73,14 @@ def _item(raw: bytes, what: str) -> tuple[bytes, tuple[str, ...]]:
     raise InvalidInput(f"unknown fetch item {what!r}")
 
 
+def _current(
+    hit: tuple[int, int, tuple[int, ...]] | None, row: MailboxRow
+) -> tuple[int, ...] | None:
+    """The cached UID list if it is still the mailbox's: the same UIDNEXT and the
+    same count mean no message came in (each gets a new UID) and none left."""
+    return hit[2] if hit is not None and hit[0] == row.uidnext and hit[1] == row.total else None
+
+
 class Syncing(Door):
     """MailAccess: what IMAP and POP3 sessions need."""
 
@@ -88,11 +96,21 @@ class Syncing(Door):
     def _uids(self, row: MailboxRow) -> tuple[int, ...]:
         key = (self._me, row.id)
         cache = self._s.uid_lists
-        hit = cache.get(key)
-        # Same UIDNEXT and the same count: no message came in (each gets a new UID)
-        # and none left (the count would drop), so the list is the same.
-        if hit is not None and hit[0] == row.uidnext and hit[1] == row.total:
-            return hit[2]
+        if (uids := _current(cache.get(key), row)) is not None:
+            return uids
+        with self._s.uid_loads.hold(key):  # another session may be reading it now
+            hit = cache.get(key)
+            if (uids := _current(hit, row)) is not None:
+                return uids
+            return self._load_uids(key, row, hit)
+
+    def _load_uids(
+        self,
+        key: tuple[str, str],
+        row: MailboxRow,
+        hit: tuple[int, int, tuple[int, ...]] | None,
+    ) -> tuple[int, ...]:
+        cache = self._s.uid_lists
         uids: tuple[int, ...] | None = None
         if hit is not None and hit[2]:
             # New mail only (the common change): the old list plus the UIDs above
