@@ -25,6 +25,7 @@ class Services:
             restart, a thousand clients selecting one 100,000-message mailbox at
             once read it once, not once per worker thread (each read's 100,000
             integers, freed together, left the heap fragmented: +140 MiB).
+        state_loads: the same for the message states of a mailbox.
     """
 
     store: MailStore
@@ -35,3 +36,4 @@ class Services:
     uid_lists: dict[tuple[str, str], tuple[int, int, tuple[int, ...]]] = field(default_factory=dict)
     states: StateCache = field(default_factory=StateCache)
     uid_loads: KeyLocks = field(default_factory=KeyLocks)
+    state_loads: KeyLocks = field(default_factory=KeyLocks)

@@ -81,6 +81,12 @@ def _current(
     return hit[2] if hit is not None and hit[0] == row.uidnext and hit[1] == row.total else None
 
 
+def _is_current(state: MailboxState | None, box: MailboxRow) -> bool:
+    return state is not None and state.current(
+        box.uidvalidity, box.highest_modseq, box.uidnext, box.total
+    )
+
+
 class Syncing(Door):
     """MailAccess: what IMAP and POP3 sessions need."""
 
@@ -170,12 +176,21 @@ class Syncing(Door):
         current, else brought up to date with the rows changed since (a full read
         the first time)."""
         key = (self._me, box.id)
-        cache = self._s.states
-        state = cache.get(key)
-        if state is not None and state.current(
-            box.uidvalidity, box.highest_modseq, box.uidnext, box.total
-        ):
+        state = self._s.states.get(key)
+        if _is_current(state, box):
+            assert state is not None
             return state
+        with self._s.state_loads.hold(key):  # one reader at a time per mailbox
+            state = self._s.states.get(key)
+            if _is_current(state, box):
+                assert state is not None
+                return state
+            return self._load_state(key, box, state)
+
+    def _load_state(
+        self, key: tuple[str, str], box: MailboxRow, state: MailboxState | None
+    ) -> MailboxState:
+        cache = self._s.states
         since = state.highest_modseq if state and state.uidvalidity == box.uidvalidity else 0
         changed = self._entries(self._s.store.index_rows(self._me, box.id, 1, MAX_UID, since))
         if since and state is not None:
