@@ -42,3 +42,19 @@ def test_head_is_never_moved_back(tmp_path: Path) -> None:
     newer.close()
     older.close()
     assert read_head(path, key).seq == 13
+
+
+def test_two_processes_advancing_one_head_file_never_move_it_back(tmp_path: Path) -> None:
+    from mailward.audit.head import HeadFile
+
+    path, key = tmp_path / "head", os.urandom(32)
+    one, two = HeadFile(path), HeadFile(path)  # two mappings, as two workers have
+    assert one.advance(key, Head(10, bytes(32), 1)) == 10
+    assert two.advance(key, Head(13, bytes(32), 2)) == 13
+    assert one.advance(key, Head(11, bytes(32), 3)) == 13  # older than the file's: kept out
+    assert one.advance(key, Head(12, bytes(32), 3)) == 13
+    assert read_head(path, key).seq == 13
+    assert one.advance(key, Head(14, bytes(32), 4)) == 14
+    assert read_head(path, key).seq == two.newest(key) == 14
+    one.close()
+    two.close()

@@ -393,3 +393,48 @@ def test_lsub_percent_shows_an_unsubscribed_parent_as_noselect(server: Server) -
     below = [d for d in _ok(c.lsub('""', "Lists/%")) if isinstance(d, bytes)]
     assert any(b"Lists/Announce" in d and b"\\Noselect" not in d for d in below)
     c.logout()
+
+
+def test_a_mailbox_replaced_under_the_selected_name_ends_the_session(server: Server) -> None:
+    a, b = server.login(), server.login()
+    _ok(a.create("Shared"))
+    _ok(b.create("Other"))
+    _ok(a.select("Shared"))
+    _ok(b.rename("Shared", "Moved"))
+    _ok(b.rename("Other", "Shared"))  # same name, another mailbox (another UIDVALIDITY)
+    with pytest.raises(imaplib.IMAP4.abort, match="deleted or renamed"):
+        a.noop()
+    a.shutdown()
+    b.logout()
+
+
+def test_rename_checks_the_new_names_of_inferiors_and_changes_nothing_if_one_is_bad(
+    server: Server,
+) -> None:
+    c = server.login()
+    _ok(c.create("A/" + "b" * 200))
+    typ, _ = c.rename("A", "C" * 100)  # "CCC.../bbb..." would be over 255 characters
+    assert typ == "NO"
+    names = b"\n".join(d for d in _ok(c.list('""', "*")) if isinstance(d, bytes))
+    assert b"A/bbb" in names and b"CCC" not in names
+    c.logout()
+
+
+def test_rename_inbox_and_delete_move_large_mailboxes_in_chunks(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailward.access import changing
+
+    monkeypatch.setattr(changing, "MOVE_CHUNK", 3)
+    ids = _fill(server, 7)
+    c = server.login()
+    _ok(c.rename("INBOX", "Everything"))
+    door = server.world.door("alice")
+    assert {m.id for m in door.list_messages("Everything").items} == set(ids)
+    assert door.list_messages("INBOX").items == []
+    _ok(c.delete("Everything"))
+    assert {m.id for m in door.list_messages("Trash").items} == set(ids)
+    moves = [r for r in all_records(server.world.rt.db) if r.action in ("move", "delete")]
+    assert sorted(i for r in moves if r.action == "move" for i in r.items) == sorted(ids)
+    assert sorted(i for r in moves if r.action == "delete" for i in r.items) == sorted(ids)
+    c.logout()

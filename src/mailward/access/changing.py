@@ -28,6 +28,9 @@ from mailward.core.message import MessageSummary
 from mailward.mime import summarize
 from mailward.store import MailboxRow, NewMessage
 
+# Messages moved per unit when a whole mailbox moves (RENAME INBOX, DELETE).
+MOVE_CHUNK = 500
+
 
 class Changing(Door):
     # -- mailboxes ---------------------------------------------------------------------
@@ -46,28 +49,39 @@ class Changing(Door):
         row = self._mailbox(name)
         new_name = validate_mailbox_name(new_name)
         if row.name == "INBOX":
-            self._rename_inbox(row, new_name)
+            target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
+            self._move_all(row, target, Action.MOVE, origin=False)
             return
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be renamed")
         if new_name == row.name or new_name.startswith(row.name + "/"):
             raise Conflict("a mailbox cannot be renamed to itself or below itself")
         prefix = row.name + "/"
-        below = [b for b in self._s.store.mailboxes(self._me) if b.name.startswith(prefix)]
-        with self._s.store.transaction():
+        with self._s.store.transaction():  # the mailboxes below, as they are in this unit
+            below = [
+                (b, validate_mailbox_name(new_name + b.name[len(row.name) :]))
+                for b in self._s.store.mailboxes(self._me)
+                if b.name.startswith(prefix)
+            ]
             self._s.store.rename_mailbox(self._me, row.id, new_name)
-            for b in below:
-                self._s.store.rename_mailbox(self._me, b.id, new_name + b.name[len(row.name) :])
+            for b, renamed in below:
+                self._s.store.rename_mailbox(self._me, b.id, renamed)
         self._names.pop(row.id, None)
-        for b in below:
+        for b, _ in below:
             self._names.pop(b.id, None)
 
-    def _rename_inbox(self, inbox: MailboxRow, new_name: str) -> None:
-        ids = self._s.store.message_ids(self._me, inbox.id)
-        with self._s.store.transaction():
-            target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
-            rows = self._rows(ids, Part.NONE, Action.MOVE)
-            self._move_rows(rows, target, Action.MOVE, origin=False)
+    def _move_all(
+        self, box: MailboxRow, target: MailboxRow, action: Action, *, origin: bool
+    ) -> None:
+        """Move the messages `box` holds now to `target`, MOVE_CHUNK to a unit:
+        the writer (and every other process's) is never held for a whole large
+        mailbox. A message gone or moved meanwhile is left alone."""
+        ids = self._s.store.message_ids(self._me, box.id)
+        for start in range(0, len(ids), MOVE_CHUNK):
+            with self._s.store.transaction():
+                still = self._s.store.messages_by_ids(self._me, ids[start : start + MOVE_CHUNK])
+                chunk = [r.id for r in still if r.mailbox_id == box.id]
+                self._move_rows(self._rows(chunk, Part.NONE, action), target, action, origin=origin)
 
     def subscribe(self, name: str, on: bool = True) -> None:
         """Add the mailbox to (or take it off) the subscription list."""
@@ -81,11 +95,12 @@ class Changing(Door):
         row = self._mailbox(name)
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be deleted")
-        ids = self._s.store.message_ids(self._me, row.id)
-        with self._s.store.transaction():
-            if ids:
-                trash = self._special(SpecialUse.TRASH)
-                rows = self._rows(ids, Part.NONE, Action.DELETE)
+        trash = self._special(SpecialUse.TRASH)
+        self._move_all(row, trash, Action.DELETE, origin=True)
+        with self._s.store.transaction():  # what arrived meanwhile goes to Trash too
+            late = self._s.store.message_ids(self._me, row.id)
+            if late:
+                rows = self._rows(late, Part.NONE, Action.DELETE)
                 self._move_rows(rows, trash, Action.DELETE, origin=True)
             self._s.store.delete_mailbox(self._me, row.id)
         self._names.pop(row.id, None)

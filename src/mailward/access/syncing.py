@@ -56,9 +56,14 @@ CACHED: dict[str, tuple[str, ...]] = {
 }
 
 
+# Bumped whenever mime.envelope or mime.bodystructure changes what they produce:
+# values kept by an older version are then no longer found, and made again.
+CACHE_VERSION = 1
+
+
 def _cache_part(what: str) -> str:
     """The part name a cached item is sealed under (bound into its associated data)."""
-    return f"cache:{what.lower()}"
+    return f"cache:{what.lower()}:v{CACHE_VERSION}"
 
 
 def _item(raw: bytes, what: str) -> tuple[bytes, tuple[str, ...]]:

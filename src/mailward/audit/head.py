@@ -11,6 +11,7 @@ the reader takes the valid slot with the highest seq, which may lag the log but
 never leads it.
 """
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -58,36 +59,35 @@ class HeadFile:
     Writing a slot is a memory copy, not a system call, and leaves the file's inode
     clean until the page is written back: a pwrite after every commit dirtied the
     inode (mtime), which every later WAL flush then had to journal as well.
+    Worker processes share the file: `advance` looks and writes under an
+    exclusive lock on it, so none can write between another's look and write.
     """
 
     def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size < 2 * SLOT_BYTES:
-                os.ftruncate(fd, 2 * SLOT_BYTES)
-            self._map = mmap.mmap(fd, 2 * SLOT_BYTES)
-        finally:
-            os.close(fd)
-        self._known = b""  # the file's bytes when `_known_seq` was worked out
-        self._known_seq = -1
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size < 2 * SLOT_BYTES:
+            os.ftruncate(self._fd, 2 * SLOT_BYTES)
+        self._map = mmap.mmap(self._fd, 2 * SLOT_BYTES)
 
     def newest(self, key: bytes) -> int:
         """The seq of the newest authentic slot (another process may have written
-        it), or -1. Parsed and checked again only when the bytes changed."""
-        data = self._map[:]
-        if data != self._known:
-            slots = (_slot(key, data[i : i + SLOT_BYTES]) for i in (0, SLOT_BYTES))
-            self._known_seq = max((h.seq for h in slots if h is not None), default=-1)
-            self._known = data
-        return self._known_seq
+        it), or -1."""
+        slots = (_slot(key, self._map[i : i + SLOT_BYTES]) for i in (0, SLOT_BYTES))
+        return max((h.seq for h in slots if h is not None), default=-1)
 
-    def write(self, key: bytes, head: Head) -> None:
-        """Write `head` into slot seq % 2 (not yet flushed to disk)."""
-        offset = (head.seq % 2) * SLOT_BYTES
-        known = self._map[:] == self._known
-        self._map[offset : offset + SLOT_BYTES] = encode_slot(key, head)
-        if known and head.seq > self._known_seq:  # still nobody else's bytes in it
-            self._known, self._known_seq = self._map[:], head.seq
+    def advance(self, key: bytes, head: Head) -> int:
+        """Write `head` into slot seq % 2 unless the file already holds a newer
+        head; returns the newest seq in the file afterwards."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            newest = self.newest(key)
+            if head.seq <= newest:
+                return newest
+            offset = (head.seq % 2) * SLOT_BYTES
+            self._map[offset : offset + SLOT_BYTES] = encode_slot(key, head)
+            return head.seq
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def sync(self) -> None:
         if not self._map.closed:
@@ -97,6 +97,7 @@ class HeadFile:
         if not self._map.closed:
             self._map.flush()
             self._map.close()
+            os.close(self._fd)
 
 
 class HeadPublisher:
@@ -111,8 +112,9 @@ class HeadPublisher:
     more (in switches) than the writes themselves.
 
     The head lags the log by about `interval_s` while commits come, by up to
-    `trail_s` after the last one (and by `sync_s` after a power loss); it never
-    leads it and never moves back.
+    `trail_s` after the last one (and on disk, after a power loss, by at most
+    `sync_s` plus `trail_s`); it never leads it and never moves back, also not
+    when several processes share the file.
     `flush` writes and syncs the newest head at once (verify, close).
     """
 
@@ -152,11 +154,11 @@ class HeadPublisher:
                 self._due = now + self._interval_s
                 self._write_pending(now, sync=False)
                 return
-        if not self._left.is_set():
-            self._left.set()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-head", daemon=True)
                 self._thread.start()
+        if not self._left.is_set():
+            self._left.set()
 
     def _run(self) -> None:
         while True:
@@ -168,19 +170,20 @@ class HeadPublisher:
             with self._lock:
                 if self._closed:
                     return
-                self._write_pending(time.monotonic(), sync=False)
+                # Commits have paused: the head they leave is synced now, so
+                # after a power loss it lags by at most `sync_s`.
+                self._write_pending(time.monotonic(), sync=True)
 
     def _write_pending(self, now: float, *, sync: bool) -> None:
         """Under `_lock`: write the pending head if it is the newest anywhere."""
         head, self._pending = self._pending, None
         if head is not None and head.seq > self._last_seq:
             # Worker processes share the file: never overwrite a newer head.
-            self._last_seq = max(self._last_seq, self._file.newest(self._key))
-        if head is not None and head.seq > self._last_seq:
-            self._file.write(self._key, head)
-            self._last_seq = head.seq
-            self._written(head)
-            sync = sync or now - self._last_sync >= self._sync_s
+            newest = self._file.advance(self._key, head)
+            self._last_seq = max(self._last_seq, newest)
+            if newest == head.seq:
+                self._written(head)
+                sync = sync or now - self._last_sync >= self._sync_s
         if sync:
             self._file.sync()
             self._last_sync = now

@@ -186,6 +186,10 @@ class Session:
             return
         view = await self.call(self.door.open_mailbox, sel.name)
         self.guard([view], "list-entry")
+        if view.info.uidvalidity != sel.uidvalidity:
+            # Another mailbox under this name now (renamed away, another renamed
+            # or created in its place): nothing the client knows holds for it.
+            raise NotFound("the selected mailbox was replaced")
         now = view.uids
         announced = sel.uids[-1] if sel.uids else 0  # newer ones come with EXISTS
         # The door hands out the same tuple while the mailbox has not changed.
