@@ -46,6 +46,10 @@ def test_flags_delete_restore_move_and_folders(web: tuple[World, TestClient]) ->
     assert subjects(w, "alice", "Trash") == []
     back = w.door("alice").restore(a)  # an emptied Trash is still restorable (tombstone)
     assert back.subject == "first" and "first" in subjects(w, "alice", back.mailbox)
+    # Deleting a folder that still holds mail puts the mail in Trash, not nowhere.
+    client.post("/folders", data={"csrf": token, "op": "delete", "name": "Bank"})
+    assert "Bank" not in [f.name for f in w.door("alice").mailboxes()]
+    assert "second" in subjects(w, "alice", "Trash")
 
 
 def test_changes_need_the_csrf_token(web: tuple[World, TestClient]) -> None:
