@@ -266,8 +266,8 @@ class Syncing(Door):
             found[r.id] = r
         cache = self._cached(list(found), [w for w in dict.fromkeys(items) if w in CACHED])
         fill: list[tuple[MessageId, str, bytes]] = []
-        need_raw: list[str] = [i for i in found if any((i, w) not in cache for w in items)]
-        sealed = self._s.blobs.get_many(self._me, need_raw)
+        need_raw: set[str] = {i for i in found if any((i, w) not in cache for w in items)}
+        sealed = self._s.blobs.get_many(self._me, list(need_raw))
         for message_id in wanted:
             row = found.get(message_id)
             if row is None:  # gone meanwhile (or never ours: recorded if someone's)
@@ -283,7 +283,7 @@ class Syncing(Door):
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             mailbox = self._name_of(row.mailbox_id)
             raw = None
-            if any((row.id, w) not in cache for w in items):
+            if row.id in need_raw:
                 raw = self._open_raw(row, sealed.get(row.id), Part.RAW, Action.READ)
             data: dict[str, bytes] = {}
             labels: dict[str, None] = dict.fromkeys([Part.FLAGS.value] if with_flags else [])

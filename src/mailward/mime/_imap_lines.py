@@ -109,29 +109,10 @@ def _before_line_end(raw: bytes, start: int, at: int) -> int:
 
 
 def _wanted(raw: bytes, start: int, head: int) -> dict[bytes, bytes]:
-    """The first value of each field in _WANTED: `_fields`, less what is not wanted."""
-    section = raw[start:head]
-    if section.count(b"\r") != section.count(b"\r\n"):
-        return {n: v for n, v, _ in reversed(_fields(raw, start, head)) if n in _WANTED}
-    fields: dict[bytes, bytes] = {}
-    name: bytes | None = None
-    lines: list[bytes] = []
-    for line in section.split(b"\n"):
-        if line[:1] in (b" ", b"\t"):
-            if name is not None:
-                lines.append(line)
-            continue
-        if name is not None:
-            fields[name] = b"\n".join(lines).removesuffix(b"\r")
-            name = None
-        colon = line.find(b":")
-        if colon > 0:  # a wanted name is a valid one: no need to check the others
-            candidate = line[:colon].lower()
-            if candidate in _WANTED and candidate not in fields:
-                name, lines = candidate, [line[colon + 1 :]]
-    if name is not None:
-        fields[name] = b"\n".join(lines)
-    return fields
+    """The first value of each field in _WANTED: `_fields`, less what is not wanted.
+    (ENVELOPE and BODYSTRUCTURE are now worked out once per message and kept, so
+    this no longer needs a scanner of its own.)"""
+    return {n: v for n, v, _ in reversed(_fields(raw, start, head)) if n in _WANTED}
 
 
 def _fields(raw: bytes, start: int, head: int) -> list[tuple[bytes, bytes, bytes]]:
