@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailward.access import MailAccess
 from mailward.core.errors import MailwardError, NotFound
+from mailward.core.mailbox import MailboxView
 from mailward.core.principal import Principal
 from mailward.imap.backend import ImapBackend
 from mailward.imap.commands import ALLOWED, COMMANDS
@@ -54,6 +55,10 @@ class Session:
         self.done = False
         self.idle_timeout_s: float = 60.0  # before login; IDLE_LOGOUT_S after
         self.append_limit = 25 * 1024 * 1024
+        # The selected mailbox as read right after a command's last door call, in
+        # the same trip to the thread pool (call_last); the refresh that follows
+        # the command uses it instead of a trip of its own.
+        self._view_after: tuple[str, MailboxView | MailwardError] | None = None
 
     # -- helpers for the command handlers --------------------------------------------
 
@@ -72,6 +77,30 @@ class Session:
     async def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.backend.pool, lambda: fn(*args, **kw))
+
+    async def call_last(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """`call`, for a command's last door call: the same trip to the thread pool
+        then reads the selected mailbox for the refresh that ends the command
+        (a trip costs about 0.1 ms; a FETCH of one body made three)."""
+        name = self.selected.name if self.selected is not None else None
+        door = self.door
+
+        def both() -> T:
+            result = fn(*args, **kw)
+            if name is not None:
+                try:
+                    self._view_after = (name, door.open_mailbox(name))
+                except MailwardError as exc:
+                    self._view_after = (name, exc)
+            return result
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.backend.pool, both)
+
+    def viewed(self, view: MailboxView) -> None:
+        """The selected mailbox as the command just read it: the refresh after the
+        command starts from it instead of reading it again."""
+        self._view_after = (view.info.name, view)
 
     def untagged(self, data: bytes) -> None:
         self.conn.send(b"* " + data + b"\r\n")
@@ -129,6 +158,7 @@ class Session:
         if self.state not in ALLOWED[cmd.name]:
             self.conn.send(f"{cmd.tag} BAD {cmd.name} is not allowed {self._where()}\r\n".encode())
             return False
+        self._view_after = None
         try:
             reply = await COMMANDS[cmd.name](self, cmd)
         except Refused:
@@ -184,7 +214,13 @@ class Session:
         sel = self.selected
         if sel is None:
             return
-        view = await self.call(self.door.open_mailbox, sel.name)
+        after, self._view_after = self._view_after, None
+        if after is not None and after[0] == sel.name:
+            if isinstance(after[1], MailwardError):
+                raise after[1]
+            view = after[1]
+        else:
+            view = await self.call(self.door.open_mailbox, sel.name)
         self.guard([view], "list-entry")
         if view.info.uidvalidity != sel.uidvalidity:
             # Another mailbox under this name now (renamed away, another renamed

@@ -55,6 +55,7 @@ async def select(s: "Session", cmd: Command) -> Reply:
         info.name, readonly, info.uidvalidity, view.uids, info.highest_modseq, condstore
     )
     s.state = State.SELECTED
+    s.viewed(view)
     mode = "READ-ONLY" if readonly else "READ-WRITE"
     return ("OK", f"[{mode}] {cmd.name} done")
 

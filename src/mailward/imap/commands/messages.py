@@ -20,6 +20,7 @@ from mailward.imap.protocol.grammar import CopyTo, Fetch, FetchAtt, SeqSet, Stor
 from mailward.imap.replies import Reply
 
 if TYPE_CHECKING:
+    from mailward.access import MailAccess
     from mailward.imap.session import Session
 
 FETCH_BATCH = 200  # messages per door call when parts are fetched
@@ -55,22 +56,46 @@ def uids_for(s: "Session", seqs: SeqSet, by_uid: bool) -> list[int]:
 
 
 async def entries_for(
-    s: "Session", uids: list[int], *, record_flags: bool = False, changed_since: int = 0
+    s: "Session",
+    uids: list[int],
+    *,
+    record_flags: bool = False,
+    changed_since: int = 0,
+    last: bool = False,
 ) -> list[IndexEntry]:
+    """The entries of `uids`, guarded; `last`: the command's last door call."""
     assert s.selected is not None
     if not uids:
         return []
-    got = await s.call(
+    got = await (s.call_last if last else s.call)(
         s.door.index, s.selected.name, uids[0], uids[-1], changed_since=changed_since,
         record_flags=record_flags,
     )  # fmt: skip
-    if len(got) == len(uids) and all(e.uid == u for e, u in zip(got, uids, strict=True)):
-        entries = got
-    else:
-        wanted = set(uids)
-        entries = [e for e in got if e.uid in wanted]
+    entries = _only(got, uids)
     s.guard(entries, "flags" if record_flags else "-")
     return entries
+
+
+def _only(got: list[IndexEntry], uids: list[int]) -> list[IndexEntry]:
+    """The entries of `uids` among `got` (the door's entries of their UID range)."""
+    if len(got) == len(uids) and all(e.uid == u for e, u in zip(got, uids, strict=True)):
+        return got
+    wanted = set(uids)
+    return [e for e in got if e.uid in wanted]
+
+
+def _index_and_fetch(
+    door: "MailAccess", mailbox: str, uids: list[int], changed_since: int, items: list[str],
+    set_seen: bool, with_flags: bool, detail: str,
+) -> tuple[list[IndexEntry], list[Fetched]]:  # fmt: skip
+    """In the thread pool: the entries of `uids`, then their parts (one trip)."""
+    entries = _only(door.index(mailbox, uids[0], uids[-1], changed_since=changed_since), uids)
+    if not entries:
+        return entries, []
+    fetched = door.fetch(
+        [e.id for e in entries], items, set_seen=set_seen, with_flags=with_flags, detail=detail
+    )
+    return entries, fetched
 
 
 def _door_item(att: FetchAtt) -> str | None:
@@ -119,10 +144,21 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
     set_seen = not sel.readonly and any(_sets_seen(a) for a in atts)
     wants_flags = "FLAGS" in names or set_seen
     items = list(dict.fromkeys(i for a in atts if (i := _door_item(a)) is not None))
-    # With parts, the flags are recorded by the fetch itself (one durable append).
+    detail = f"imap {cmd.name}"
+    if items and 0 < len(uids) <= FETCH_BATCH:
+        # Entries and parts in one trip to the thread pool (the mailbox read for
+        # the refresh after the command too). The flags, when asked for, are
+        # recorded by the fetch itself (one durable append).
+        entries, fetched = await s.call_last(
+            _index_and_fetch, s.door, sel.name, uids, args.changed_since or 0, items,
+            set_seen, "FLAGS" in names, detail,
+        )  # fmt: skip
+        s.guard(entries, "-")
+        _send_fetched(s, entries, fetched, atts, wants_flags)
+        return ("OK", f"{cmd.name} done")
     entries = await entries_for(
         s, uids, record_flags="FLAGS" in names and not items,
-        changed_since=args.changed_since or 0,
+        changed_since=args.changed_since or 0, last=not items,
     )  # fmt: skip
     if not items:  # the state of messages only: no content, no door call
         if _state_only(atts):
@@ -135,16 +171,24 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
         batch = entries[start : start + FETCH_BATCH]
         fetched = await s.call(
             s.door.fetch, [e.id for e in batch], items, set_seen=set_seen,
-            with_flags="FLAGS" in names, detail=f"imap {cmd.name}",
+            with_flags="FLAGS" in names, detail=detail,
         )  # fmt: skip
-        guard_parts(s, fetched)
-        # Only the messages still there (an expunge by another session in between)
-        have = {f.id: f for f in fetched}
-        for e in batch:
-            if e.id in have:
-                s.conn.send(_fetch_line(s, e, have[e.id], atts, wants_flags))
+        _send_fetched(s, batch, fetched, atts, wants_flags)
         await s.conn.flush()
     return ("OK", f"{cmd.name} done")
+
+
+def _send_fetched(
+    s: "Session", entries: list[IndexEntry], fetched: list[Fetched], atts: list[FetchAtt],
+    wants_flags: bool,
+) -> None:  # fmt: skip
+    """Guard, then send, the FETCH lines of the messages still there (another
+    session may have expunged some in between)."""
+    guard_parts(s, fetched)
+    have = {f.id: f for f in fetched}
+    for e in entries:
+        if e.id in have:
+            s.conn.send(_fetch_line(s, e, have[e.id], atts, wants_flags))
 
 
 _STATE = frozenset({"UID", "FLAGS", "MODSEQ", "RFC822.SIZE"})
@@ -262,7 +306,7 @@ async def store(s: "Session", cmd: Command) -> Reply:
         else:
             current: frozenset[str] = frozenset().union(*(e.flags.values for e in entries))
             add, remove = new, Flags(current - new.values)
-        changed = await s.call(s.door.set_flags, [e.id for e in entries], add, remove)
+        changed = await s.call_last(s.door.set_flags, [e.id for e in entries], add, remove)
         s.guard(changed, "flags")
         # The client knows what it just set (or, .SILENT, asked not to hear of it).
         s.selected.told.update((m.uid, m.modseq) for m in changed)
