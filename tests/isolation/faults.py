@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailward.core.ids import AccountId
-from mailward.store import MailStore, MessageRow
+from mailward.store import FetchRow, MailStore, MessageRow
 
 FAULTS = ("foreign-row", "wrong-join", "field-swap", "blob-swap")
 
@@ -94,6 +94,12 @@ class FaultyStore:
             return [self._cross(own[0], victims[0], account_id, own[0].mailbox_id), *own[1:]]
         mailbox_id = own[0].mailbox_id if own else victims[0].mailbox_id
         return own + [self._cross(None, v, account_id, mailbox_id) for v in victims]
+
+    def fetch_rows(self, account_id: AccountId, message_ids: Any) -> list[FetchRow]:
+        if not self._active(account_id):
+            return list(self.inner.fetch_rows(account_id, message_ids))
+        rows = self.messages_by_ids(account_id, message_ids)  # with the crossings
+        return [FetchRow(r.account_id, r.id, r.mailbox_id, r.flags, r.sealed.subject) for r in rows]
 
 
 class FaultyBlobs:

@@ -35,6 +35,7 @@ OPS = (
     "delete",
     "restore",
     "expunge",
+    "fetch",
 )
 
 
@@ -106,6 +107,8 @@ class Isolation(RuleBasedStateMachine):
             "delete": lambda: door.delete([item]),
             "restore": lambda: door.restore(item),
             "expunge": lambda: door.expunge([item]),
+            # IMAP and POP3: the envelope (cached after the first time) and the body
+            "fetch": lambda: door.fetch([item], ["ENVELOPE", "SECTION:"]),
         }[op]
 
     @rule(
@@ -186,7 +189,7 @@ CROSSING_OPS = {
     "foreign-row": OPS,
     "wrong-join": OPS,
     "field-swap": OPS,
-    "blob-swap": ("read", "raw", "headers", "attachment", "copy"),
+    "blob-swap": ("read", "raw", "headers", "attachment", "copy", "fetch"),
 }
 
 

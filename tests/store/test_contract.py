@@ -141,5 +141,10 @@ def test_uid_lists_states_and_batches_are_scoped(store: MailStore) -> None:
     got = store.messages_by_ids(a, [rows[0].id, theirs.id, rows[3].id])
     assert sorted(r.id for r in got) == sorted([rows[0].id, rows[3].id])
     assert store.messages_by_ids(b, [rows[0].id]) == []
+    light = store.fetch_rows(a, [rows[0].id, theirs.id, rows[3].id])
+    assert sorted((r.id, r.mailbox_id, r.flags, r.subject) for r in light) == sorted(
+        (r.id, r.mailbox_id, r.flags, r.sealed.subject) for r in got
+    )
+    assert {r.account_id for r in light} == {a} and store.fetch_rows(b, [rows[0].id]) == []
     box = store.mailbox_by_name(a, "INBOX")
     assert box is not None and box.total == 5  # counts come with the row

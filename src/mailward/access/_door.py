@@ -31,7 +31,7 @@ from mailward.core.mailbox import SPECIAL_MAILBOXES, MailboxInfo, SpecialUse, va
 from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal
 from mailward.crypto import Sealer
-from mailward.store import MailboxRow, MessageRow
+from mailward.store import MailboxRow, MessageRow, RowRef
 
 NO_FLAGS = Flags()
 MAX_UID = 0xFFFFFFFF  # UIDs are 32-bit (RFC 9051 §2.3.1.1)
@@ -161,7 +161,7 @@ class Door:
     def _raw(self, row: MessageRow, part: str, action: Action) -> bytes:
         return self._open_raw(row, self._s.blobs.get(self._me, row.id), part, action)
 
-    def _open_raw(self, row: MessageRow, sealed: bytes | None, part: str, action: Action) -> bytes:
+    def _open_raw(self, row: RowRef, sealed: bytes | None, part: str, action: Action) -> bytes:
         """Open a message's sealed bytes (read already: `sealed`) with our key."""
         if sealed is None:
             raise NotFound(f"the body of {row.id} is missing")
@@ -193,7 +193,7 @@ class Door:
         )
 
     def _changed(
-        self, row: MessageRow, action: Action, detail: str = "", part: str = Part.NONE
+        self, row: RowRef, action: Action, detail: str = "", part: str = Part.NONE
     ) -> AuditRecord:
         """The record of a change to one of the principal's items (unread as before)."""
         return record(

@@ -15,7 +15,7 @@ from mailward.core.ids import AccountId, MessageId
 from mailward.core.message import MessageSummary
 from mailward.crypto import Sealer
 from mailward.mime import Summary
-from mailward.store import MessageRow, SealedFields
+from mailward.store import MessageRow, RowRef, SealedFields
 
 # Part names bound into the associated data of each sealed value.
 P_SUBJECT, P_FROM, P_TO, P_CC, P_SNIPPET, P_RAW = "subject", "from", "to", "cc", "snippet", "raw"
@@ -63,16 +63,16 @@ def check_owner(row_owner: str, served: AccountId, item: str) -> Crossing | None
     return None
 
 
-def check_sealed(sealer: Sealer, served: AccountId, row: MessageRow) -> Crossing | None:
-    """The owner column, then one sealed field (the subject) opened: the cheap
-    form of `open_summary`'s checks, for paths that hand out no list fields
-    (IMAP and POP3 fetches). A row whose sealed fields are another account's
-    fails here, not only when they are shown."""
+def check_sealed(sealer: Sealer, served: AccountId, row: RowRef, subject: bytes) -> Crossing | None:
+    """The owner column, then one sealed field of the row (its `subject`) opened:
+    the cheap form of `open_summary`'s checks, for paths that hand out no list
+    fields (IMAP and POP3 fetches). A row whose sealed fields are another
+    account's fails here, not only when they are shown."""
     crossing = check_owner(row.account_id, served, row.id)
     if crossing is not None:
         return crossing
     try:
-        sealer.open_text(row.id, P_SUBJECT, row.sealed.subject)
+        sealer.open_text(row.id, P_SUBJECT, subject)
     except IntegrityError as exc:
         return Crossing(row.account_id, row.id, f"sealed field does not open: {exc}")
     return None

@@ -25,7 +25,7 @@ from mailward.core.message import Fetched, IndexEntry
 from mailward.crypto import Sealer
 from mailward.mime import header_block
 from mailward.mime import imap as mime
-from mailward.store import IndexRow, MailboxRow, MessageRow
+from mailward.store import FetchRow, IndexRow, MailboxRow
 
 MAX_UID_LISTS = 10_000  # cached UID lists; the cache is emptied when it grows past this
 _SEEN = Flags.of(SystemFlag.SEEN)
@@ -248,15 +248,15 @@ class Syncing(Door):
         messages' flags too (IMAP FETCH FLAGS with parts): recorded in the same
         append. Ids that are not (or no longer) the principal's are left out.
         """
-        rows: list[MessageRow] = []
+        rows: list[FetchRow] = []
         out: list[Fetched] = []
         exposed: dict[str, list[tuple[MessageId, bool]]] = {}
         mailbox = ""
         wanted = [MessageId(i) for i in dict.fromkeys(ids) if i.isalnum()]
         sealer = self._user()
-        found: dict[MessageId, MessageRow] = {}
+        found: dict[MessageId, FetchRow] = {}
         asked = set(wanted)
-        for r in self._s.store.messages_by_ids(self._me, wanted):
+        for r in self._s.store.fetch_rows(self._me, wanted):
             # A row that was not asked for, or not ours, is a crossed query.
             crossing = check_owner(r.account_id, self._me, r.id)
             if crossing is None and r.id not in asked:
@@ -278,7 +278,7 @@ class Syncing(Door):
             # the sealed list fields, which are not handed out, one is opened: a
             # row carrying another account's fields is caught too. So are cached
             # parts, sealed the same way.
-            crossing = check_sealed(sealer, self._me, row)
+            crossing = check_sealed(sealer, self._me, row, row.subject)
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             mailbox = self._name_of(row.mailbox_id)
@@ -348,7 +348,7 @@ class Syncing(Door):
                 out[item, by_part[part]] = value
         return out
 
-    def _open_cached(self, sealer: Sealer, row: MessageRow, what: str, value: bytes) -> bytes:
+    def _open_cached(self, sealer: Sealer, row: FetchRow, what: str, value: bytes) -> bytes:
         try:
             return sealer.open(row.id, _cache_part(what), value)
         except IntegrityError as exc:  # another account's value under our row

@@ -24,6 +24,7 @@ from mailward.core.ids import (
 from mailward.store.rows import (
     AccountRow,
     AppPasswordRow,
+    FetchRow,
     GrantRow,
     IndexRow,
     LoginRow,
@@ -121,6 +122,9 @@ class MailStore(Protocol):
     ) -> list[MessageRow]:
         """The account's messages among `message_ids`, in any order; ids that are
         not the account's (or not there) are left out."""
+
+    def fetch_rows(self, account_id: AccountId, message_ids: list[MessageId]) -> list[FetchRow]:
+        """As `messages_by_ids`, only what a fetch of parts needs of each row."""
 
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         """Whose message this id is (owner-less, and only for recording a refused

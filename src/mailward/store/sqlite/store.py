@@ -24,6 +24,7 @@ from mailward.db import Database, apply_migrations, load_migrations
 from mailward.store.rows import (
     AccountRow,
     AppPasswordRow,
+    FetchRow,
     GrantRow,
     IndexRow,
     LoginRow,
@@ -778,6 +779,24 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             .fetchone()
         )
         return [_unpacked(r) for r in json.loads(row[0])] if row and row[0] else []
+
+    def fetch_rows(self, account_id: AccountId, message_ids: list[MessageId]) -> list[FetchRow]:
+        if not message_ids:
+            return []
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT json_group_array(json_array(account_id, id, mailbox_id, flags,"
+                " hex(subject))) FROM messages"
+                " WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))",
+                (account_id, json.dumps(message_ids)),
+            )
+            .fetchone()
+        )
+        if not row or not row[0]:
+            return []
+        fromhex = bytes.fromhex
+        return [FetchRow(a, i, b, str(f), fromhex(h)) for a, i, b, f, h in json.loads(row[0])]
 
     def cached_parts(
         self, account_id: AccountId, message_ids: list[MessageId], parts: list[str]
