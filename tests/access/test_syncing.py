@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mailward.access import syncing
 from mailward.access._states import StateCache
 from mailward.audit.query import all_records
 from mailward.core.errors import IsolationViolation
@@ -16,7 +17,12 @@ from mailward.core.flags import Flags
 from support import World, build_world
 
 
-def test_cached_states_follow_every_change(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [4, syncing.STATE_CHUNK])
+def test_cached_states_follow_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """With chunk 4 a whole mailbox's states are read in several queries."""
+    monkeypatch.setattr(syncing, "STATE_CHUNK", chunk)
     world = build_world(tmp_path / "d", ("alice", "bob"))
     rt = world.rt
     for i in range(30):
@@ -42,6 +48,11 @@ def test_cached_states_follow_every_change(tmp_path: Path) -> None:
         rt.services.uid_lists.clear()
         fresh = reader.index("INBOX", 1, 2**32 - 1)
         assert cached == fresh, (step, op)
+        account, box = world.users["alice"].account_id, view.info.id
+        stored = rt.services.store.index_rows(account, box, 1, 2**32 - 1)  # one query
+        assert [(e.id, e.uid, e.modseq, e.flags.text()) for e in fresh] == [
+            (r.id, r.uid, r.modseq, Flags.parse(r.flags).text()) for r in stored
+        ]
         assert view.uids == tuple(e.uid for e in fresh)
         lo = fresh[len(fresh) // 2].uid if fresh else 1
         assert reader.index("INBOX", lo, 2**32 - 1) == [e for e in fresh if e.uid >= lo]

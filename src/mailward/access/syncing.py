@@ -28,6 +28,7 @@ from mailward.mime import imap as mime
 from mailward.store import FetchRow, IndexRow, MailboxRow
 
 MAX_UID_LISTS = 10_000  # cached UID lists; the cache is emptied when it grows past this
+STATE_CHUNK = 5_000  # message states read per query when a whole mailbox's are loaded
 _SEEN = Flags.of(SystemFlag.SEEN)
 
 
@@ -197,7 +198,14 @@ class Syncing(Door):
     ) -> MailboxState:
         cache = self._s.states
         since = state.highest_modseq if state and state.uidvalidity == box.uidvalidity else 0
-        changed = self._entries(self._s.store.index_rows(self._me, box.id, 1, MAX_UID, since))
+        changed: list[IndexEntry] = []
+        first = 1
+        while True:  # in chunks: one query's JSON for 100,000 rows left the heap 60 MB larger
+            rows = self._s.store.index_rows(self._me, box.id, first, MAX_UID, since, STATE_CHUNK)
+            changed += self._entries(rows)
+            if len(rows) < STATE_CHUNK:
+                break
+            first = rows[-1].uid + 1
         if since and state is not None:
             # Read after the rows: a UID here without a row arrived in between and
             # comes with the next call (its modseq is above `box.highest_modseq`).

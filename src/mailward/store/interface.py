@@ -159,9 +159,10 @@ class MailStore(Protocol):
         first_uid: int,
         last_uid: int,
         changed_since: int = 0,
+        limit: int = -1,
     ) -> list[IndexRow]:
         """The messages with first_uid <= uid <= last_uid (and modseq > changed_since),
-        ascending by UID."""
+        ascending by UID; the first `limit` of them (all when negative)."""
 
     def set_flags(self, account_id: AccountId, message_id: MessageId, flags: str) -> MessageRow: ...
     def move_message(

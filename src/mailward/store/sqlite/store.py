@@ -885,6 +885,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         first_uid: int,
         last_uid: int,
         changed_since: int = 0,
+        limit: int = -1,
     ) -> list[IndexRow]:
         # One row, a JSON array built by SQLite (as in `messages`): stepping 100,000
         # rows gives up and retakes the interpreter lock 100,000 times.
@@ -894,8 +895,8 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 "SELECT json_group_array(json_array(account_id, id, uid, modseq, internal_us,"
                 " size, flags)) FROM (SELECT account_id, id, uid, modseq, internal_us, size,"
                 " flags FROM messages WHERE account_id = ? AND mailbox_id = ?"
-                " AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid)",
-                (account_id, mailbox_id, first_uid, last_uid, changed_since),
+                " AND uid BETWEEN ? AND ? AND modseq > ? ORDER BY uid LIMIT ?)",
+                (account_id, mailbox_id, first_uid, last_uid, changed_since, limit),
             )
             .fetchone()
         )
