@@ -7,7 +7,12 @@ CPU does not come out of the server's share on 2 cores. Each wrk connection is a
 separately signed-in session (its own cookie); "open a message" picks a random
 message among the newest 1,000 per request. Bounded: fixed duration per run.
 
-    python bench/web_bench.py [--messages 100000] [--seconds 10] [--users 1,50]
+    python bench/web_bench.py [--messages 100000] [--seconds 10] [--users 1,50] [--think 100]
+
+The 1- and 50-user runs keep every connection busy back to back (wrk's default):
+throughput at saturation. `--think` adds runs of the largest user count where
+each user waits (0.5 to 1.5 times) that many ms between pages: the latency at
+the load such users offer.
 """
 
 import argparse
@@ -45,6 +50,11 @@ request = function()
     path = "/mail/INBOX/" .. ids[math.random(#ids)]
   end
   return wrk.format("GET", path, {["Cookie"] = "mw_session=" .. token})
+end
+local think = %(think)d
+if think > 0 then
+  -- a person reading: each connection waits 0.5 to 1.5 times `think` ms between pages
+  delay = function() return math.floor(think * (0.5 + math.random())) end
 end
 """
 
@@ -88,11 +98,15 @@ def newest_ids(base: str, token: str, pages: int = 20) -> list[str]:
     return ids
 
 
-def wrk(base: str, path: str, tokens: list[str], ids: list[str], users: int, seconds: int) -> str:
+def wrk(
+    base: str, path: str, tokens: list[str], ids: list[str], users: int, seconds: int,
+    think_ms: int = 0,
+) -> str:  # fmt: skip
     script = LUA % {
         "tokens": ",".join(f'"{t}"' for t in tokens[:users]),
         "ids": ",".join(f'"{i}"' for i in ids),
         "path": path,
+        "think": think_ms,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
@@ -125,6 +139,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--users", default="1,50")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument(
+        "--think", default="100", help="ms a user waits between pages (comma list; '' for none)"
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -157,6 +174,13 @@ def main() -> None:
                 print(f"inbox page (50 newest), {n:2} user(s): {summary(out)}")
                 out = wrk(base, "MESSAGE", tokens, ids, n, args.seconds)
                 print(f"open a message,         {n:2} user(s): {summary(out)}")
+            # Above, every user asks again the moment a page arrives (no one reads):
+            # the server's capacity, and latency = users / throughput. Below, each
+            # user pauses between pages, as people do: latency at an offered load.
+            for think in [int(t) for t in args.think.split(",") if t]:
+                n = max(users)
+                out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds, think)
+                print(f"inbox page, {n} users, ~{think} ms between a user's pages: {summary(out)}")
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)

@@ -138,3 +138,29 @@ def test_app_password_made_shown_once_and_revoked(web: tuple[World, TestClient])
         w.rt.logins.login(alice.address, secret.group(1), protocol=Protocol.IMAP)
     no_csrf = client.post("/security/app-passwords", data={"name": "x"})
     assert no_csrf.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/mail/INBOX", "/api/v1/mailboxes"])
+def test_a_request_writes_last_seen_when_due_and_only_then(
+    web: tuple[World, TestClient], monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Pages and the API resolve the session on the event loop; the last-seen
+    write they owe every TOUCH_EVERY_S still happens (in the thread pool)."""
+    from mailward.auth import sessions as sessions_module
+
+    w, client = web
+    sign_in(client, "alice")
+    token = client.cookies["mw_session"]
+    store, digest = w.rt.services.store, w.rt.sessions._hash(token)
+
+    def last_seen() -> int:
+        row = store.session_by_token_hash(digest)
+        assert row is not None
+        return row.last_seen_us
+
+    before = last_seen()
+    assert client.get(path).status_code == 200
+    assert last_seen() == before  # not due yet: nothing written
+    monkeypatch.setattr(sessions_module, "TOUCH_EVERY_S", 0.0)
+    assert client.get(path).status_code == 200
+    assert last_seen() > before

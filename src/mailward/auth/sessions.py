@@ -89,6 +89,19 @@ class Sessions:
             AuthError: unknown, revoked or idle-expired token.
             IntegrityError: the store returned a row that is not this token's.
         """
+        p, due = self.peek(token, remote=remote, protocol=protocol)
+        if due:
+            self.touch(p)
+        return p
+
+    def touch(self, p: Principal) -> None:
+        """Write the session's last-seen time (a durable write)."""
+        self.store.touch_session(p.account_id, p.session_id, _now_us())
+
+    def peek(self, token: str, *, remote: str, protocol: Protocol) -> tuple[Principal, bool]:
+        """As `resolve`, reading only: the principal, and whether its last-seen time
+        is due to be written (`touch`). For callers that keep durable writes off
+        their thread (the web's event loop). Raises as `resolve`."""
         if not token or len(token) > 200:
             raise AuthError(EXPIRED)
         digest = self._hash(token)
@@ -107,11 +120,10 @@ class Sessions:
         account = self.store.account(row.account_id)
         if account is None or account.disabled:
             raise AuthError(EXPIRED)
-        if now - row.last_seen_us > TOUCH_EVERY_S * 1_000_000:
-            self.store.touch_session(row.account_id, row.id, now)
         if receiver == row.account_id:
             receiver = None
-        return Principal(row.account_id, account.address, row.id, protocol, remote, receiver)
+        due = now - row.last_seen_us > TOUCH_EVERY_S * 1_000_000
+        return Principal(row.account_id, account.address, row.id, protocol, remote, receiver), due
 
     def _lookup(self, digest: bytes, remote: str) -> SessionRow | None:
         if "session-mixup" not in self.faults:

@@ -27,7 +27,7 @@ from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.boundary import witness
-from mailward.web.pages import _backend
+from mailward.web.pages import _backend, signed_in
 from mailward.web.pages import logins as login_history
 from mailward.web.render import sanitize
 from mailward.web.search import query_of
@@ -57,17 +57,15 @@ def problem(exc: Exception) -> JSONResponse:
     )
 
 
-def api_principal(request: Request) -> Principal:
+async def api_principal(request: Request) -> Principal:
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if not token and request.method == "GET":
         token = request.cookies.get(SESSION_COOKIE, "")
-    p = _backend(request).sessions.resolve(token, remote=client_ip(request), protocol=Protocol.API)
-    request.state.principal = p  # the boundary checks the response against it
-    return p
+    return await signed_in(request, token, Protocol.API)
 
 
-def api_door(p: Annotated[Principal, Depends(api_principal)], request: Request) -> MailAccess:
+async def api_door(p: Annotated[Principal, Depends(api_principal)], request: Request) -> MailAccess:
     return witness(request, _backend(request).door(p))
 
 
