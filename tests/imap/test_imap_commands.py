@@ -438,3 +438,38 @@ def test_rename_inbox_and_delete_move_large_mailboxes_in_chunks(
     assert sorted(i for r in moves if r.action == "move" for i in r.items) == sorted(ids)
     assert sorted(i for r in moves if r.action == "delete" for i in r.items) == sorted(ids)
     c.logout()
+
+
+def test_fetch_and_store_carry_the_updates_of_other_sessions(server: Server) -> None:
+    """FETCH and STORE read the mailbox for their closing updates in the same trip
+    as their own door call: EXISTS and other sessions' flag changes still come,
+    a session's own \\Seen from a FETCH is not told twice, and a mailbox deleted
+    elsewhere still ends the session."""
+    _fill(server, 2)
+    a, b = server.login(), server.login()
+    _ok(a.select("INBOX"))
+    _ok(b.select("INBOX"))
+    server.world.deliver("alice", "Arrived during", "new")
+    a.untagged_responses.clear()
+    _ok(a.fetch("1", "(BODY.PEEK[])"))
+    assert a.untagged_responses.get("EXISTS", [])[-1] == b"3"
+    _ok(b.store("2", "+FLAGS", "(\\Flagged)"))
+    got = [d for d in _ok(a.store("1", "+FLAGS", "(\\Answered)")) if isinstance(d, bytes)]
+    assert any(d.startswith(b"2 (") and b"\\Flagged" in d for d in got), got
+    assert any(d.startswith(b"1 (") and b"\\Answered" in d for d in got), got
+    lines = _ok(a.fetch("3", "(BODY[])"))  # not PEEK: sets \Seen, told in this reply
+    told = [d for d in lines if isinstance(d, (bytes, tuple))]
+    heads = [d[0] if isinstance(d, tuple) else d for d in told]
+    assert len([h for h in heads if h.startswith(b"3 (")]) == 1, heads
+    assert b"\\Seen" in b" ".join(h for h in heads if isinstance(h, bytes))
+    a.untagged_responses.clear()
+    _ok(a.noop())
+    assert not a.untagged_responses.get("FETCH")  # nothing left to tell
+    _ok(a.create("Shared"))
+    _ok(a.append("Shared", "", imaplib.Time2Internaldate(time.time()), make_message("s", "b")))
+    _ok(a.select("Shared"))
+    _ok(b.delete("Shared"))
+    with pytest.raises(imaplib.IMAP4.abort, match="deleted or renamed"):
+        a.fetch("1", "(BODY[])")
+    a.shutdown()
+    b.logout()

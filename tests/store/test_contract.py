@@ -138,6 +138,10 @@ def test_uid_lists_states_and_batches_are_scoped(store: MailStore) -> None:
     assert [r.uid for r in store.index_rows(a, inbox, 1, 5, rows[-1].modseq)] == [2]
     assert flagged.modseq > rows[-1].modseq
     assert store.index_rows(b, inbox, 1, 5) == []
+    assert [r.uid for r in store.index_rows(a, inbox, 1, 5, limit=2)] == [1, 2]  # first by UID
+    assert [r.uid for r in store.index_rows(a, inbox, 3, 5, limit=-1)] == [3, 4, 5]  # -1: all
+    changed = store.index_rows(a, inbox, 1, 5, rows[0].modseq, limit=2)
+    assert [r.uid for r in changed] == [2, 3]  # the limit counts rows changed since
     got = store.messages_by_ids(a, [rows[0].id, theirs.id, rows[3].id])
     assert sorted(r.id for r in got) == sorted([rows[0].id, rows[3].id])
     assert store.messages_by_ids(b, [rows[0].id]) == []

@@ -44,6 +44,10 @@ class SessionInfo:
     last_seen_us: int
 
 
+class _NotReadsOnly(Exception):
+    """Resolving this token takes a write (the mismatch is recorded)."""
+
+
 @dataclass(slots=True)
 class Sessions:
     """Attributes:
@@ -89,7 +93,7 @@ class Sessions:
             AuthError: unknown, revoked or idle-expired token.
             IntegrityError: the store returned a row that is not this token's.
         """
-        p, due = self.peek(token, remote=remote, protocol=protocol)
+        p, due = self._check(token, remote, protocol, reads_only=False)
         if due:
             self.touch(p)
         return p
@@ -98,10 +102,23 @@ class Sessions:
         """Write the session's last-seen time (a durable write)."""
         self.store.touch_session(p.account_id, p.session_id, _now_us())
 
-    def peek(self, token: str, *, remote: str, protocol: Protocol) -> tuple[Principal, bool]:
-        """As `resolve`, reading only: the principal, and whether its last-seen time
-        is due to be written (`touch`). For callers that keep durable writes off
-        their thread (the web's event loop). Raises as `resolve`."""
+    def peek(self, token: str, *, remote: str, protocol: Protocol) -> tuple[Principal, bool] | None:
+        """As `resolve`, with reads only: the principal, and whether its last-seen
+        time is due to be written (`touch`). For callers that keep durable writes
+        off their thread (the web's event loop). None when resolving takes more
+        than reads (the store returned a row that is not the token's, which the
+        guard records and contains, or a drill fault is on): call `resolve` off
+        that thread then. Raises as `resolve`."""
+        if "session-mixup" in self.faults:
+            return None
+        try:
+            return self._check(token, remote, protocol, reads_only=True)
+        except _NotReadsOnly:
+            return None
+
+    def _check(
+        self, token: str, remote: str, protocol: Protocol, *, reads_only: bool
+    ) -> tuple[Principal, bool]:
         if not token or len(token) > 200:
             raise AuthError(EXPIRED)
         digest = self._hash(token)
@@ -110,6 +127,8 @@ class Sessions:
             raise AuthError(EXPIRED)
         receiver: AccountId | None = None
         if not hmac.compare_digest(row.token_hash, digest):
+            if reads_only:
+                raise _NotReadsOnly()
             real = self.store.session_by_token_hash(digest)  # asked again, for the record
             receiver = real.account_id if real is not None and real.token_hash == digest else None
             if not self.mismatch(row.account_id, receiver or "", SESSION_CACHE, protocol, remote):

@@ -85,17 +85,23 @@ class Session:
         name = self.selected.name if self.selected is not None else None
         door = self.door
 
-        def both() -> T:
+        def both() -> tuple[T, MailboxView | MailwardError | None]:
             result = fn(*args, **kw)
-            if name is not None:
-                try:
-                    self._view_after = (name, door.open_mailbox(name))
-                except MailwardError as exc:
-                    self._view_after = (name, exc)
-            return result
+            if name is None:
+                return result, None
+            try:
+                return result, door.open_mailbox(name)
+            except MailwardError as exc:  # the refresh answers it (BYE for NotFound)
+                return result, exc
+            except Exception:  # the command's result stands; the refresh reads again
+                log.exception("IMAP: reading the selected mailbox after a command failed")
+                return result, None
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.backend.pool, both)
+        result, after = await loop.run_in_executor(self.backend.pool, both)
+        if name is not None and after is not None:
+            self._view_after = (name, after)
+        return result
 
     def viewed(self, view: MailboxView) -> None:
         """The selected mailbox as the command just read it: the refresh after the

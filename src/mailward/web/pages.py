@@ -55,12 +55,18 @@ async def signed_in(request: Request, token: str, protocol: Protocol) -> Princip
 
     Dependencies declared `async` run on the event loop; a plain `def` one costs a
     trip to the thread pool (and one of its two places) before the page's own:
-    two SQLite reads are cheaper than the trip. The occasional last-seen write,
-    which waits for the disk, goes to the pool."""
-    sessions = _backend(request).sessions
-    p, due = sessions.peek(token, remote=client_ip(request), protocol=protocol)
-    if due:
-        await run_in_threadpool(sessions.touch, p)
+    two SQLite reads are cheaper than the trip. Whatever writes (the occasional
+    last-seen time, a mismatch the guard records and contains) goes to the pool."""
+    sessions, remote = _backend(request).sessions, client_ip(request)
+    quick = sessions.peek(token, remote=remote, protocol=protocol)
+    if quick is None:  # a mismatch to record and contain, or a drill fault: not here
+        p = await run_in_threadpool(
+            lambda: sessions.resolve(token, remote=remote, protocol=protocol)
+        )
+    else:
+        p, due = quick
+        if due:
+            await run_in_threadpool(sessions.touch, p)
     request.state.principal = p
     return p
 

@@ -85,13 +85,16 @@ def _only(got: list[IndexEntry], uids: list[int]) -> list[IndexEntry]:
 
 
 def _index_and_fetch(
-    door: "MailAccess", mailbox: str, uids: list[int], changed_since: int, items: list[str],
-    set_seen: bool, with_flags: bool, detail: str,
+    s: "Session", door: "MailAccess", mailbox: str, uids: list[int], changed_since: int,
+    items: list[str], set_seen: bool, with_flags: bool, detail: str,
 ) -> tuple[list[IndexEntry], list[Fetched]]:  # fmt: skip
-    """In the thread pool: the entries of `uids`, then their parts (one trip)."""
+    """In the thread pool: the entries of `uids`, guarded, then their parts (one
+    trip). The entries pass the guard before the fetch reads, marks or records
+    anything (Refused otherwise)."""
     entries = _only(door.index(mailbox, uids[0], uids[-1], changed_since=changed_since), uids)
     if not entries:
         return entries, []
+    s.guard(entries, "-")
     fetched = door.fetch(
         [e.id for e in entries], items, set_seen=set_seen, with_flags=with_flags, detail=detail
     )
@@ -150,10 +153,9 @@ async def fetch(s: "Session", cmd: Command) -> Reply:
         # the refresh after the command too). The flags, when asked for, are
         # recorded by the fetch itself (one durable append).
         entries, fetched = await s.call_last(
-            _index_and_fetch, s.door, sel.name, uids, args.changed_since or 0, items,
+            _index_and_fetch, s, s.door, sel.name, uids, args.changed_since or 0, items,
             set_seen, "FLAGS" in names, detail,
         )  # fmt: skip
-        s.guard(entries, "-")
         _send_fetched(s, entries, fetched, atts, wants_flags)
         return ("OK", f"{cmd.name} done")
     entries = await entries_for(
