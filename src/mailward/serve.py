@@ -3,8 +3,9 @@ SIGTERM or SIGINT; in one process, or in several worker processes that share the
 listening sockets (`--workers N`: Python runs one thread at a time per process,
 so a second process is what puts a second core to work).
 
-With workers, the parent binds the sockets, forks the workers, restarts one that
-dies, and passes SIGTERM on. Each worker opens its own runtime (database
+With workers, the parent reserves the addresses, forks the workers (each listens
+on its own socket there, SO_REUSEPORT: the kernel spreads connections over
+them), restarts one that dies, and passes SIGTERM on. Each worker opens its own runtime (database
 connections, keys, audit writer); the database's write lock, the audit chain's
 tip and the signed head are shared through the files (db/sqlite.py,
 audit/writer.py). Worker 0 alone runs the outbound relay and maintenance.
@@ -149,18 +150,42 @@ def _wake_relay_via_parent() -> None:
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
-def _bind(address: tuple[str, int] | None) -> socket.socket | None:
+def _bind(
+    address: tuple[str, int] | None, *, reuse_port: bool = False, listen: bool = True
+) -> socket.socket | None:
     if address is None:
         return None
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port and _REUSE_PORT is not None:
+        sock.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
     # Accepted connections inherit it: a response written in pieces must not wait
     # for the peer's delayed ACK (40 ms a request on keep-alive connections).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(address)
-    sock.listen(1024)
+    if listen:
+        sock.listen(1024)
     sock.setblocking(False)
+    return sock
+
+
+# Each worker listens on a socket of its own, all bound to one port with
+# SO_REUSEPORT, and the kernel spreads new connections over them by their
+# addresses. On one shared socket the first worker to wake accepted everything
+# waiting (asyncio accepts up to the backlog per wake-up): 50 keep-alive
+# connections opened together split 49/1, 42/8 or 40/10 between two workers,
+# and the busier one set everyone's latency.
+_REUSE_PORT: int | None = getattr(socket, "SO_REUSEPORT", None)
+
+
+def _own_listener(reserved: Listen) -> Listen:
+    """In a worker: a listening socket of its own on the port the parent reserved
+    (the parent's socket is bound, never listening, so it receives nothing)."""
+    if not isinstance(reserved, socket.socket) or _REUSE_PORT is None:
+        return reserved
+    sock = _bind(reserved.getsockname()[:2], reuse_port=True)
+    reserved.close()
     return sock
 
 
@@ -170,13 +195,17 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     The caller must have opened (migrated) and closed the runtime once before:
     workers start together and must not race to create the schema.
     """
+    # The parent reserves each address (a port of 0 becomes a real one) without
+    # listening; each worker listens on its own socket there (`_own_listener`).
+    # Without SO_REUSEPORT the workers share the parent's listening socket.
+    spread = _REUSE_PORT is not None
     sockets: dict[str, Listen] = {
-        "web": _bind(listen_address(settings.web)),
-        "smtp": _bind(listen_address(settings.smtp)),
-        "submission": _bind(listen_address(settings.submission)),
-        "imap": _bind(listen_address(settings.imap)),
-        "pop3": _bind(listen_address(settings.pop3)),
-    }
+        name: _bind(listen_address(value), reuse_port=spread, listen=not spread)
+        for name, value in (
+            ("web", settings.web), ("smtp", settings.smtp), ("submission", settings.submission),
+            ("imap", settings.imap), ("pop3", settings.pop3),
+        )
+    }  # fmt: skip
     for name, sock in sockets.items():
         if isinstance(sock, socket.socket):
             host, port = sock.getsockname()[:2]
@@ -201,9 +230,10 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until worker 0's loop takes it
             code = 0
             try:
+                own = {name: _own_listener(sock) for name, sock in sockets.items()}
                 rt = Runtime.open(settings)
                 try:
-                    asyncio.run(serve(rt, lambda _line: None, sockets, chores=index == 0))
+                    asyncio.run(serve(rt, lambda _line: None, own, chores=index == 0))
                 finally:
                     rt.close()
             except BaseException:  # noqa: BLE001 - a worker reports by its exit code
