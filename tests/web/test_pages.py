@@ -161,3 +161,25 @@ def test_remote_images_only_when_the_reader_asks(web: tuple[World, TestClient]) 
     )
     shown = client.get(f"/mail/INBOX/{m.id}?images=1")
     assert 'id="remote-images"' not in shown.text and "/body?images=1" in shown.text
+
+
+def test_times_are_shown_to_the_minute_in_utc() -> None:
+    """The list's dates come from a per-minute cache: the same text as formatting
+    each one, at minute edges and before 1970 too."""
+    from datetime import UTC, datetime, timedelta
+
+    from mailward.web.pages import _when
+
+    edges = [
+        datetime(2026, 11, 28, 2, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+    ]
+    for value in edges + [edges[0] + timedelta(seconds=k * 7.5) for k in range(20)]:
+        shown = value.strftime("%Y-%m-%d %H:%M UTC")
+        assert _when(value) == shown
+        stamp = value - datetime(1970, 1, 1, tzinfo=UTC)
+        assert _when(us=stamp // timedelta(microseconds=1)) == shown
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    assert _when(naive) == "2026-01-02 03:04 UTC"
