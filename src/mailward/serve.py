@@ -1,14 +1,15 @@
 """`mailward serve`: the listeners, the outbound worker and maintenance, until
-SIGTERM or SIGINT; in one process, or in several worker processes that share the
-listening sockets (`--workers N`: Python runs one thread at a time per process,
+SIGTERM or SIGINT; in one process, or in several worker processes on the same
+listening addresses (`--workers N`: Python runs one thread at a time per process,
 so a second process is what puts a second core to work).
 
-With workers, the parent reserves the addresses, forks the workers (each listens
-on its own socket there, SO_REUSEPORT: the kernel spreads connections over
-them), restarts one that dies, and passes SIGTERM on. Each worker opens its own runtime (database
-connections, keys, audit writer); the database's write lock, the audit chain's
-tip and the signed head are shared through the files (db/sqlite.py,
-audit/writer.py). Worker 0 alone runs the outbound relay and maintenance.
+With workers, the parent reserves the addresses and forks the workers; each
+listens on a socket of its own there (SO_REUSEPORT: the kernel spreads new
+connections over them). The parent restarts a worker that dies and passes
+SIGTERM on. Each worker opens its own runtime (database connections, keys,
+audit writer); the database's write lock, the audit chain's tip and the signed
+head are shared through the files (db/sqlite.py, audit/writer.py). Worker 0
+alone runs the outbound relay and maintenance.
 """
 
 import asyncio
