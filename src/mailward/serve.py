@@ -15,25 +15,30 @@ alone runs the outbound relay and maintenance.
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import socket
 import time
+import traceback
 from collections.abc import Callable, Iterator
 
 import anyio.to_thread
 import uvicorn
 
 from mailward.config import Settings, listen_address
+from mailward.core.errors import Conflict
 from mailward.imap import start_imap
 from mailward.pop3 import start_pop3
 from mailward.runtime import Runtime
 from mailward.smtp import start_listeners
 from mailward.smtp.server import Listen
+from mailward.sockets import bind, own_listener, reserve, spreads
 from mailward.web import create_app
 
 PURGE_EVERY_S = 60.0
 WEB_THREADS = 2
 RESTART_PAUSE_S = 1.0
+READY_WAIT_S = 60.0  # for each worker to start serving, before "ready" is announced
 Announce = Callable[[str], None]
 
 
@@ -55,7 +60,7 @@ async def serve(
     backend = rt.smtp_backend(queued=wake)
     if sockets is None:
         sockets = {
-            "web": _bind(listen_address(rt.settings.web)),
+            "web": bind(listen_address(rt.settings.web)),
             "smtp": listen_address(rt.settings.smtp),
             "submission": listen_address(rt.settings.submission),
             "imap": listen_address(rt.settings.imap),
@@ -151,62 +156,27 @@ def _wake_relay_via_parent() -> None:
         os.kill(os.getppid(), signal.SIGUSR1)
 
 
-def _bind(
-    address: tuple[str, int] | None, *, reuse_port: bool = False, listen: bool = True
-) -> socket.socket | None:
-    if address is None:
-        return None
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port and _REUSE_PORT is not None:
-        sock.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
-    # Accepted connections inherit it: a response written in pieces must not wait
-    # for the peer's delayed ACK (40 ms a request on keep-alive connections).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(address)
-    if listen:
-        sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-# Each worker listens on a socket of its own, all bound to one port with
-# SO_REUSEPORT, and the kernel spreads new connections over them by their
-# addresses. On one shared socket the first worker to wake accepted everything
-# waiting (asyncio accepts up to the backlog per wake-up): 50 keep-alive
-# connections opened together split 49/1, 42/8 or 40/10 between two workers,
-# and the busier one set everyone's latency.
-_REUSE_PORT: int | None = getattr(socket, "SO_REUSEPORT", None)
-
-
-def _own_listener(reserved: Listen) -> Listen:
-    """In a worker: a listening socket of its own on the port the parent reserved
-    (the parent's socket is bound, never listening, so it receives nothing)."""
-    if not isinstance(reserved, socket.socket) or _REUSE_PORT is None:
-        return reserved
-    sock = _bind(reserved.getsockname()[:2], reuse_port=True)
-    reserved.close()
-    return sock
-
-
 def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     """Bind, fork `workers` processes, supervise them until SIGTERM/SIGINT.
 
     The caller must have opened (migrated) and closed the runtime once before:
     workers start together and must not race to create the schema.
     """
-    # The parent reserves each address (a port of 0 becomes a real one) without
-    # listening; each worker listens on its own socket there (`_own_listener`).
-    # Without SO_REUSEPORT the workers share the parent's listening socket.
-    spread = _REUSE_PORT is not None
-    sockets: dict[str, Listen] = {
-        name: _bind(listen_address(value), reuse_port=spread, listen=not spread)
-        for name, value in (
-            ("web", settings.web), ("smtp", settings.smtp), ("submission", settings.submission),
-            ("imap", settings.imap), ("pop3", settings.pop3),
-        )
-    }  # fmt: skip
+    # The parent reserves each address (a port of 0 becomes a real one); each
+    # worker listens on its own socket there (sockets.py).
+    spread = spreads()
+    sockets: dict[str, Listen] = {}
+    for name, value in (
+        ("web", settings.web), ("smtp", settings.smtp), ("submission", settings.submission),
+        ("imap", settings.imap), ("pop3", settings.pop3),
+    ):  # fmt: skip
+        try:
+            sockets[name] = reserve(listen_address(value), spread=spread)
+        except OSError as exc:
+            for held in sockets.values():
+                if isinstance(held, socket.socket):
+                    held.close()
+            raise Conflict(f"{name}: cannot listen on {value}: {exc.strerror or exc}") from exc
     for name, sock in sockets.items():
         if isinstance(sock, socket.socket):
             host, port = sock.getsockname()[:2]
@@ -223,24 +193,40 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
 
     children: dict[int, int] = {}
 
-    def spawn(index: int) -> None:
+    def spawn(index: int) -> int:
+        """Fork worker `index`; returns a pipe that gets a byte once it serves."""
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
+            os.close(ready_r)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until worker 0's loop takes it
+
+            def tell(line: str) -> None:
+                if line == "ready":
+                    with contextlib.suppress(OSError):  # the parent stopped listening
+                        os.write(ready_w, b"r")
+
             code = 0
             try:
-                own = {name: _own_listener(sock) for name, sock in sockets.items()}
                 rt = Runtime.open(settings)
                 try:
-                    asyncio.run(serve(rt, lambda _line: None, own, chores=index == 0))
+                    # Listening only now: connections given to this worker's socket
+                    # wait for a worker that can answer them.
+                    own = {
+                        name: own_listener(held, spread=spread) for name, held in sockets.items()
+                    }
+                    asyncio.run(serve(rt, tell, own, chores=index == 0))
                 finally:
                     rt.close()
             except BaseException:  # noqa: BLE001 - a worker reports by its exit code
+                traceback.print_exc()
                 code = 1
             os._exit(code)
+        os.close(ready_w)
         children[pid] = index
+        return ready_r
 
     def wake_relay(*_: object) -> None:
         for pid, index in list(children.items()):
@@ -251,8 +237,11 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, wake_relay)
-    for i in range(workers):
-        spawn(i)
+    # Ready once every worker listens (or has died: the loop below restarts it).
+    for ready in [spawn(i) for i in range(workers)]:
+        with contextlib.suppress(OSError):
+            select.select([ready], [], [], READY_WAIT_S)
+        os.close(ready)
     announce(f"ready ({workers} workers)")
     failed = 0
     while children:
@@ -269,7 +258,7 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
             failed += 1
             announce(f"worker {index} exited ({status}); restarting")
             time.sleep(RESTART_PAUSE_S)
-            spawn(index)
+            os.close(spawn(index))
     for sock in sockets.values():
         if isinstance(sock, socket.socket):
             sock.close()

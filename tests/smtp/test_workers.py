@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from mailward.config import Settings
 from mailward.runtime import Runtime
 from support import DOMAIN, PASSWORD
@@ -190,6 +192,24 @@ def _children(pid: int) -> list[int]:
     return sorted(int(c) for c in text.split())
 
 
+def _refused(proc: subprocess.Popen[str]) -> str:
+    """The output of a serve that must stop at once, failing; stopped if it runs."""
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        raise AssertionError(f"serve ran instead of refusing: {out}") from None
+    assert proc.returncode != 0, out
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _greeted(port: int) -> smtplib.SMTP:
     """A connection some running worker accepted and greeted: with one worker
     stopped, those the kernel hands to its socket get no greeting and are dropped."""
@@ -237,19 +257,26 @@ def _wait_until(done: Callable[[], bool], seconds: float = 5.0) -> bool:
     return True
 
 
-def test_workers_share_new_connections(tmp_path: Path) -> None:
-    """Each worker listens on its own socket (SO_REUSEPORT): 40 connections opened
-    together land on both workers, where one shared socket gave the first worker
-    to wake nearly all of them (49 of 50 measured)."""
-    data = tmp_path / "data"
-    Runtime.open(Settings(data=data, fast_hashing=True)).close()
-    proc = subprocess.Popen(
+def _serve_imap(data: Path, imap: str, pop3: str = "off") -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
-         "--smtp", "off", "--submission", "off", "--web", "off", "--pop3", "off",
-         "--imap", "127.0.0.1:0"],
+         "--smtp", "off", "--submission", "off", "--web", "off", "--pop3", pop3,
+         "--imap", imap],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
+
+
+def test_workers_share_new_connections(tmp_path: Path) -> None:
+    """Each worker listens on its own socket (SO_REUSEPORT): 40 connections opened
+    together land on both workers, where one shared socket gave the first worker
+    to wake nearly all of them (49 of 50 measured). "ready" comes once both
+    listen: none of the 40, opened right after it, is refused. The port stays
+    theirs: another server, a second serve, or a second listener of one
+    configuration on it is refused."""
+    data = tmp_path / "data"
+    Runtime.open(Settings(data=data, fast_hashing=True)).close()
+    proc = _serve_imap(data, "127.0.0.1:0")
     assert proc.stdout is not None
     port = 0
     while True:
@@ -271,7 +298,16 @@ def test_workers_share_new_connections(tmp_path: Path) -> None:
             assert c.recv(100).startswith(b"* OK")
         held = [_server_pid(c.getsockname()[1], port, workers) for c in conns]
         counts = sorted(held.count(w) for w in workers)
-        assert counts[0] >= 8, counts  # binomial(40, 1/2): below 8 about once in 10^5
+        assert counts[0] >= 8, counts  # binomial(40, 1/2): either below 8 once in 24,000
+        with socket.socket() as outsider:  # a plain server (SO_REUSEADDR) on the port
+            outsider.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with pytest.raises(OSError):
+                outsider.bind(("127.0.0.1", port))
+        out = _refused(_serve_imap(tmp_path / "other", f"127.0.0.1:{port}"))
+        assert "imap: cannot listen on" in out, out
+        free = _free_port()
+        out = _refused(_serve_imap(tmp_path / "other", f"127.0.0.1:{free}", f"127.0.0.1:{free}"))
+        assert "pop3: cannot listen on" in out, out
     finally:
         for c in conns:
             c.close()
