@@ -77,8 +77,8 @@ class IndexRow(NamedTuple):
 class FetchRow(NamedTuple):
     """What a fetch of a message's parts needs of its row: identity, mailbox,
     flags, and one sealed field (the subject), opened as proof that the row is
-    the served account's. The other four sealed fields, in hex, were most of the
-    query's cost for 50 messages (0.39 ms of 0.12)."""
+    the served account's. With the other four sealed fields, in hex, the query
+    for 50 messages took 0.39 ms; without them 0.12 ms."""
 
     account_id: AccountId
     id: MessageId

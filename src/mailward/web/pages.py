@@ -108,7 +108,8 @@ def _when(value: datetime | None = None, *, us: int | None = None) -> str:
 @lru_cache(maxsize=4096)
 def _minute(minute: int) -> str:
     """A minute since the epoch as the pages show times (formatting 50 dates was
-    4 % of an inbox page's interpreter time; a page's dates share few minutes)."""
+    4 % of an inbox page's interpreter time; a page's dates often share minutes,
+    and pages are shown again)."""
     return datetime.fromtimestamp(minute * 60, UTC).strftime(_SHOWN)
 
 
