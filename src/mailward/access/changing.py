@@ -79,7 +79,7 @@ class Changing(Door):
         ids = self._s.store.message_ids(self._me, box.id)
         for start in range(0, len(ids), MOVE_CHUNK):
             with self._s.store.transaction():
-                still = self._s.store.messages_by_ids(self._me, ids[start : start + MOVE_CHUNK])
+                still = self._s.store.fetch_rows(self._me, ids[start : start + MOVE_CHUNK])
                 chunk = [r.id for r in still if r.mailbox_id == box.id]
                 self._move_rows(self._rows(chunk, Part.NONE, action), target, action, origin=origin)
 

@@ -87,10 +87,13 @@ def _current(
     return hit[2] if hit is not None and hit[0] == row.uidnext and hit[1] == row.total else None
 
 
-def _is_current(state: MailboxState | None, box: MailboxRow) -> bool:
-    return state is not None and state.current(
+def _fresh(state: MailboxState | None, box: MailboxRow) -> MailboxState | None:
+    """The cached state if the mailbox row says it is still current."""
+    if state is not None and state.current(
         box.uidvalidity, box.highest_modseq, box.uidnext, box.total
-    )
+    ):
+        return state
+    return None
 
 
 class Syncing(Door):
@@ -182,16 +185,13 @@ class Syncing(Door):
         current, else brought up to date with the rows changed since (a full read
         the first time)."""
         key = (self._me, box.id)
-        state = self._s.states.get(key)
-        if _is_current(state, box):
-            assert state is not None
+        if (state := _fresh(self._s.states.get(key), box)) is not None:
             return state
         with self._s.state_loads.hold(key):  # one reader at a time per mailbox
-            state = self._s.states.get(key)
-            if _is_current(state, box):
-                assert state is not None
+            cached = self._s.states.get(key)
+            if (state := _fresh(cached, box)) is not None:
                 return state
-            return self._load_state(key, box, state)
+            return self._load_state(key, box, cached)
 
     def _load_state(
         self, key: tuple[str, str], box: MailboxRow, state: MailboxState | None

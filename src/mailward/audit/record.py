@@ -54,7 +54,7 @@ class AuditRecord(NamedTuple):
     detail: str = ""
 
     def unread_text(self) -> str:
-        return "".join("1" if u else "0" for u in self.unread)
+        return "".join(["1" if u else "0" for u in self.unread])
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ _INSERT = "INSERT INTO audit_log (pos, at_us, others_owner, body, hash) VALUES (
 def _body(r: AuditRecord, seq: int, at_us: int, prev: bytes) -> bytes:
     """The canonical encoding of `r` (record.encode), with NUL in any field from
     outside (a client's string) stored replaced."""
-    unread = "".join(["1" if u else "0" for u in r.unread])
+    unread = r.unread_text()
     try:
         return encode(seq, at_us, r[:6], " ".join(r.items), unread, r[8:], prev)
     except ValueError:
