@@ -25,6 +25,21 @@ def test_head_follows_the_log_within_moments(tmp_path: Path) -> None:
     w.rt.close()
 
 
+def test_head_catches_up_after_every_burst_of_commits(tmp_path: Path) -> None:
+    # A long interval: only the first offer is written inline; the thread must
+    # write the last of each burst, the later bursts included.
+    path, key = tmp_path / "head", os.urandom(32)
+    publisher = HeadPublisher(path, key, lambda h: None, interval_s=60.0, trail_s=0.01)
+    for burst in range(3):
+        for i in range(1, 6):
+            publisher.offer(Head(burst * 10 + i, bytes(32), 1))
+        deadline = time.monotonic() + 5
+        while read_head(path, key).seq < burst * 10 + 5 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert read_head(path, key).seq == burst * 10 + 5
+    publisher.close()
+
+
 def test_head_is_never_moved_back(tmp_path: Path) -> None:
     path, key = tmp_path / "head", os.urandom(32)
     written: list[int] = []

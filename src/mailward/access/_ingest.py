@@ -65,21 +65,30 @@ def store_sealed(
     # callers, not inside the writer's turn. A crash before the commit leaves an
     # orphan file (no row names it), never a row without its body.
     apart = {m.item for m in messages if not s.blobs.joins_transaction(len(m.raw))}
+    # The records are encoded here, outside the writer's turn (and not built at all
+    # when the log is off).
+    unread = [not flags.seen]
+    ready = (
+        [
+            s.audit.prepare(
+                record(principal, m.owner, m.box.name, [m.item], unread, Part.NONE, action)
+            )
+            for m in messages
+        ]
+        if s.audit.enabled
+        else [None] * len(messages)
+    )
 
     def unit() -> list[MessageRow]:
         rows: list[MessageRow] = []
-        for m in messages:
+        for m, audit_record in zip(messages, ready, strict=True):
             if m.item not in apart:
                 s.blobs.put(m.owner, m.item, m.raw)
             new = NewMessage(
                 m.item, m.box.id, stamp_us, m.size, flags.text(), m.has_attachments, m.fields
             )
             rows.append(s.store.insert_message(m.owner, new))
-            s.audit.append(
-                record(
-                    principal, m.owner, m.box.name, [m.item], [not flags.seen], Part.NONE, action
-                )
-            )
+            s.audit.append_prepared(audit_record)
         return rows
 
     try:

@@ -19,21 +19,25 @@ def record(
     outcome: Outcome = Outcome.ALLOWED,
     detail: str = "",
 ) -> AuditRecord:
-    # Positional, and the enums as the strings they are: built for every delivery
+    # Positional, the enums as the strings they are, and through tuple.__new__
+    # (a named tuple's own __new__ is a Python function): built for every delivery
     # and every read.
-    return AuditRecord(
-        principal.account_id,
-        principal.session_id,
-        principal.protocol,
-        principal.remote,
-        owner,
-        mailbox,
-        tuple(items),
-        tuple(unread),
-        part,
-        action,
-        outcome,
-        detail,
+    return tuple.__new__(
+        AuditRecord,
+        (
+            principal.account_id,
+            principal.session_id,
+            principal.protocol,
+            principal.remote,
+            owner,
+            mailbox,
+            tuple(items),
+            tuple(unread),
+            part,
+            action,
+            outcome,
+            detail,
+        ),
     )
 
 

@@ -140,6 +140,7 @@ class HeadPublisher:
         self._last_seq = -1
         self._last_sync = 0.0
         self._left = threading.Event()  # a head was left for the thread
+        self._woken = False  # under _lock: _left is set (or about to be)
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -147,18 +148,21 @@ class HeadPublisher:
         with self._lock:
             if self._closed:
                 return
-            if self._pending is None or head.seq > self._pending.seq:
+            pending = self._pending
+            if pending is None or head.seq > pending.seq:
                 self._pending = head
             now = time.monotonic()
             if now >= self._due:
                 self._due = now + self._interval_s
                 self._write_pending(now, sync=False)
                 return
+            if self._woken:  # the thread will write the pending head
+                return
+            self._woken = True
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-head", daemon=True)
                 self._thread.start()
-        if not self._left.is_set():
-            self._left.set()
+        self._left.set()
 
     def _run(self) -> None:
         while True:
@@ -166,8 +170,9 @@ class HeadPublisher:
             if self._closed:
                 return
             time.sleep(self._trail_s)
-            self._left.clear()
             with self._lock:
+                self._left.clear()
+                self._woken = False
                 if self._closed:
                     return
                 # Commits have paused: the head they leave is synced now, so

@@ -4,6 +4,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from mailward.audit.head import Head, HeadError, HeadPublisher, read_head
@@ -12,26 +13,39 @@ from mailward.audit.record import (
     SELECT_COLUMNS,
     AuditRecord,
     MalformedRecord,
+    chained,
     clean,
-    encode,
+    encode_fields,
     from_row,
     others_owner,
     record_hash,
 )
 from mailward.db import Database, apply_migrations, load_migrations
 
-_INSERT = "INSERT INTO audit_log (pos, at_us, others_owner, body, hash) VALUES (?, ?, ?, ?, ?)"
+# Deliveries and owners' own reads, most of the log, leave others_owner NULL: not
+# bound at all (the sqlite3 module looks for an adapter for None, as for bytes).
+_INSERT = "INSERT INTO audit_log (pos, at_us, body, hash) VALUES (?, ?, ?, ?)"
+_INSERT_OTHERS = (
+    "INSERT INTO audit_log (pos, at_us, others_owner, body, hash) VALUES (?, ?, ?, ?, ?)"
+)
+
+# A record ready for the chain: its encoded fields, and the owner when someone
+# else acted (record.others_owner).
+Prepared = tuple[bytes, str | None]
 
 
-def _body(r: AuditRecord, seq: int, at_us: int, prev: bytes) -> bytes:
-    """The canonical encoding of `r` (record.encode), with NUL in any field from
-    outside (a client's string) stored replaced."""
+def prepare(r: AuditRecord) -> Prepared:
+    """Encode what a record holds apart from its place in the chain, before the
+    writer's turn (which then only numbers, links and hashes). NUL in any field
+    from outside (a client's string) is stored replaced."""
     unread = r.unread_text()
     try:
-        return encode(seq, at_us, r[:6], " ".join(r.items), unread, r[8:], prev)
+        fields = encode_fields(r[:6], " ".join(r.items), unread, r[8:])
     except ValueError:
-        fields, tail = tuple(map(clean, r[:6])), tuple(map(clean, r[8:]))
-        return encode(seq, at_us, fields, clean(" ".join(r.items)), unread, tail, prev)
+        fields = encode_fields(
+            tuple(map(clean, r[:6])), clean(" ".join(r.items)), unread, tuple(map(clean, r[8:]))
+        )
+    return fields, others_owner(r.owner_account, r.actor_account, r.action)
 
 
 class AuditLog:
@@ -53,7 +67,7 @@ class AuditLog:
         # The last head known to be signed: the file's at start, then each one we
         # write. Every later commit checks the log still holds that record.
         self._signed: Head | None = None
-        self._cached_tip: tuple[int, int, bytes, int] | None = None
+        self._cached_tip: tuple[int, Head] | None = None  # (epoch, tip)
         self._checked_epoch = -1  # the epoch in which the signed head's record was seen
         with contextlib.suppress(HeadError):
             self._signed = read_head(head_path, head_key)
@@ -66,53 +80,63 @@ class AuditLog:
         """Append one record; returns its seq (0 when disabled)."""
         if not self.enabled:
             return 0
-        return self.db.run(lambda conn: self._append(conn, (record,)))
+        # Encoded here: outside the writer's turn when not already in a unit.
+        return self.db.run(partial(self._append, (prepare(record),)))
 
     def append_many(self, records: Sequence[AuditRecord]) -> list[int]:
         """Append records in order, in the current transaction; returns their seqs."""
         if not self.enabled or not records:
             return [0] * len(records)
-        last = self.db.run(lambda conn: self._append(conn, records))
+        last = self.db.run(partial(self._append, [prepare(r) for r in records]))
         return list(range(last - len(records) + 1, last + 1))
 
-    def _append(self, conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> int:
-        """Insert `records` after the tip; returns the last one's seq."""
+    def prepare(self, record: AuditRecord) -> Prepared | None:
+        """`record` encoded ahead, for `append_prepared` inside a unit of work (whose
+        turn is then shorter); None when the log is disabled."""
+        return prepare(record) if self.enabled else None
+
+    def append_prepared(self, ready: Prepared | None) -> int:
+        """Append a record `prepare` returned; returns its seq (0 when disabled)."""
+        if ready is None:
+            return 0
+        return self.db.run(partial(self._append, (ready,)))
+
+    def _append(self, records: Sequence[Prepared], conn: sqlite3.Connection) -> int:
+        """Insert `records` after the tip; returns the last one's seq. (Per record,
+        not executemany: nearly every call appends one.)"""
         seq, prev, last_us = self._tip(conn)
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
-        rows = []
-        for r in records:
+        for fields, other in records:
             seq += 1
-            body = _body(r, seq, at_us, prev)
+            body = chained(seq, at_us, fields, prev)
             prev = record_hash(body)
-            rows.append(
-                (seq, at_us, others_owner(r.owner_account, r.actor_account, r.action), body, prev)
-            )
-        if len(rows) == 1:
-            conn.execute(_INSERT, rows[0])
-        else:
-            conn.executemany(_INSERT, rows)
-        self._cached_tip = (self.db.epoch, seq, prev, at_us)
+            if other is None:
+                conn.execute(_INSERT, (seq, at_us, body, bytearray(prev)))
+            else:
+                conn.execute(_INSERT_OTHERS, (seq, at_us, other, body, bytearray(prev)))
+        # (tuple.__new__: a named tuple's own __new__ is a Python function)
+        self._cached_tip = (self.db.epoch, tuple.__new__(Head, (seq, prev, at_us)))
         self.db.on_commit(self._prepare)
         return seq
 
-    def _tip(self, conn: sqlite3.Connection) -> tuple[int, bytes, int]:
+    def _tip(self, conn: sqlite3.Connection) -> Head:
         """(seq, hash, at_us) of the last record; cached within one epoch (in which
         only this writer's own committed units changed the database)."""
         cached = self._cached_tip
         if cached is not None and cached[0] == self.db.epoch:
-            return cached[1], cached[2], cached[3]
+            return cached[1]
         row = conn.execute(
             f"SELECT {SELECT_COLUMNS} FROM audit_log ORDER BY pos DESC LIMIT 1"
         ).fetchone()
         if row is None:
-            return 0, GENESIS_HASH, 0
+            return Head(0, GENESIS_HASH, 0)
         try:
             last = from_row(row)
         except MalformedRecord:  # tampered with: keep appending (evidence), say so
             self.broken = f"the last record (position {row[0]}) is malformed"
-            return int(row[0]), bytes(row[4]), int(row[1])
-        return last.seq, last.hash, last.at_us
+            return Head(int(row[0]), bytes(row[4]), int(row[1]))
+        return Head(last.seq, last.hash, last.at_us)
 
     def _prepare_head(self, conn: sqlite3.Connection) -> Callable[[], None] | None:
         """Inside the committing transaction: the new tip, and whether the log still
@@ -123,8 +147,8 @@ class AuditLog:
         the head is left as it is (it is the evidence) and `broken` says why;
         `mailward audit verify` reports it.
         """
-        seq, digest, at_us = self._tip(conn)
-        if seq == 0 or self.broken is not None:
+        head = self._tip(conn)
+        if head.seq == 0 or self.broken is not None:
             return None
         signed = self._signed
         if signed is None:
@@ -141,8 +165,7 @@ class AuditLog:
                 self.broken = f"record {signed.seq} named by the signed head is missing or changed"
                 return None
             self._checked_epoch = self.db.epoch
-        head = Head(seq, digest, at_us)
-        return lambda: self._publisher.offer(head)
+        return partial(self._publisher.offer, head)  # (no Python frame: after every commit)
 
     def _head_written(self, head: Head) -> None:
         if self._signed is None or head.seq > self._signed.seq:
