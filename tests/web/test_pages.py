@@ -40,6 +40,31 @@ def test_inbox_shows_own_mail_only_with_no_store_and_csp(web: tuple[World, TestC
     assert 'id="last-logon"' in page.text  # the banner after sign-in
 
 
+def test_list_lines_escape_every_value(web: tuple[World, TestClient]) -> None:
+    # The lines are built in Python (not the template): each value must be escaped.
+    w, client = web
+    w.rt.system().deliver(
+        ["alice@example.test"],
+        make_message(
+            '<img src=x onerror="alert(1)"> & \'quoted\'',
+            "<script>alert(2)</script> \"body\" & more",
+            sender='"<b onmouseover=alert(3)>" <evil@elsewhere.test>',
+        ),
+    )
+    w.door("alice").create_mailbox('Odd "<box>"')
+    sign_in(client, "alice")
+    page = client.get("/mail/INBOX")
+    assert page.status_code == 200
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; &#x27;quoted&#x27;" in page.text
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page.text
+    assert "&lt;b onmouseover=alert(3)&gt;" in page.text
+    for raw in ("<img src=x", "<script>", "<b onmouseover"):
+        assert raw not in page.text
+    (m,) = w.door("alice").list_messages().items
+    assert f'<a href="/mail/INBOX/{m.id}">' in page.text
+    assert client.get("/mail/" + 'Odd "<box>"').status_code == 200
+
+
 def test_message_text_html_body_and_attachment(web: tuple[World, TestClient]) -> None:
     w, client = web
     raw = make_message(

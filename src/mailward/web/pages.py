@@ -3,15 +3,16 @@
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from html import escape
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from mailward.access import MailAccess
@@ -113,34 +114,32 @@ def _minute(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, UTC).strftime(_SHOWN)
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """One list line, formatted in Python (a template formatting 50 lines was most
-    of a page's time)."""
-
-    id: str
-    href: str
-    sender: str
-    subject: str
-    snippet: str
-    date: str
-    css: str
-    flagged: bool
-    attachments: bool
-
-
-def _rows(mailbox: str, items: Sequence[MessageSummary]) -> list[_Row]:
-    base = f"/mail/{quote(mailbox, safe='')}/"
-    out = []
+def _rows_html(mailbox: str, items: Sequence[MessageSummary]) -> Markup:
+    """The message list's lines as HTML, every value escaped (html.escape: &, <, >
+    and both quotes). Built here, not in the template: there each of the 7 values
+    of 50 lines went through markupsafe's escape (a Python-level Markup per value),
+    180 µs of a page's ~2 ms."""
+    base = escape(f"/mail/{quote(mailbox, safe='')}/")
+    lines = []
     for m in items:
         flagged = m.flags.flagged
         snippet = m.snippet if len(m.snippet) <= 90 else m.snippet[:87] + "..."
         css = ("unread" if m.unread else "") + (" flagged" if flagged else "")
-        out.append(_Row(m.id, base + m.id, m.sender, m.subject or "(no subject)", snippet,
-                        _when(m.internal_date), css, flagged, m.has_attachments))  # fmt: skip
-    return out
+        item = escape(m.id)
+        lines.append(
+            f'<tr class="{css}">'
+            f'<td><input type="checkbox" name="ids" value="{item}" aria-label="select"></td>'
+            f'<td class="from">{_STAR if flagged else ""}{escape(m.sender)}</td>'
+            f'<td><a href="{base}{item}">{escape(m.subject or "(no subject)")}</a>'
+            f' <span class="snippet">{escape(snippet)}</span>'
+            f"{_CLIP if m.has_attachments else ''}</td>"
+            f'<td class="date">{escape(_when(m.internal_date))}</td></tr>\n'
+        )
+    return Markup("".join(lines))  # noqa: S704 - every value above is escaped
 
 
+_STAR = '<span title="flagged">★</span> '
+_CLIP = ' <span title="attachments">📎</span>'
 _REMOTE_IMG = re.compile(r"<img[^>]+src\s*=\s*[\"']?\s*https?:", re.IGNORECASE)
 _ORDER = {"INBOX": 0, "Drafts": 1, "Sent": 2, "Archive": 3, "Junk": 4, "Trash": 5}
 
@@ -227,7 +226,7 @@ def mailbox(
 ) -> Response:
     folders = _ordered(d.mailboxes())
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
-    rows = _rows(mailbox, page.items)
+    rows = _rows_html(mailbox, page.items)
     banner = None
     if welcome and _backend(request).feature(LAST_LOGON, p.account_id):
         history = logins(request, LAST_LOGON).since_last_login(p.account_id)
