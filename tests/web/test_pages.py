@@ -46,8 +46,8 @@ def test_list_lines_escape_every_value(web: tuple[World, TestClient]) -> None:
     w.rt.system().deliver(
         ["alice@example.test"],
         make_message(
-            '<img src=x onerror="alert(1)"> & \'quoted\'',
-            "<script>alert(2)</script> \"body\" & more",
+            "<img src=x onerror=\"alert(1)\"> & 'quoted'",
+            '<script>alert(2)</script> "body" & more',
             sender='"<b onmouseover=alert(3)>" <evil@elsewhere.test>',
         ),
     )
@@ -62,7 +62,10 @@ def test_list_lines_escape_every_value(web: tuple[World, TestClient]) -> None:
         assert raw not in page.text
     (m,) = w.door("alice").list_messages().items
     assert f'<a href="/mail/INBOX/{m.id}">' in page.text
-    assert client.get("/mail/" + 'Odd "<box>"').status_code == 200
+    w.door("alice").move([m.id], 'Odd "<box>"')
+    odd = client.get("/mail/" + 'Odd "<box>"')
+    assert odd.status_code == 200
+    assert f'<a href="/mail/Odd%20%22%3Cbox%3E%22/{m.id}">' in odd.text
 
 
 def test_message_text_html_body_and_attachment(web: tuple[World, TestClient]) -> None:
