@@ -35,11 +35,13 @@ pytest: $(STAMP)
 test: check pytest
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/core_bench.py
 	@if command -v smtp-source >/dev/null; then \
 		$(BIN)/python bench/smtp_ingest.py && $(BIN)/python bench/smtp_ingest.py --workers 2 --no-peer; \
 	else echo "smtp_ingest skipped: smtp-source not found (apt-get install postfix)"; fi
-	@if command -v wrk >/dev/null; then $(BIN)/python bench/web_bench.py; \
+	@if command -v wrk >/dev/null; then \
+		$(BIN)/python bench/web_bench.py --workers 2 --chart docs/web-inbox-latency.png; \
 	else echo "web_bench skipped: wrk not found (apt-get install wrk)"; fi
 	$(BIN)/python bench/killswitch_bench.py
 	$(BIN)/python bench/imap_bench.py --serve --runs 3

@@ -7,12 +7,15 @@ CPU does not come out of the server's share on 2 cores. Each wrk connection is a
 separately signed-in session (its own cookie); "open a message" picks a random
 message among the newest 1,000 per request. Bounded: fixed duration per run.
 
-    python bench/web_bench.py [--messages 100000] [--seconds 10] [--users 1,50] [--think 100]
+    python bench/web_bench.py [--messages 100000] [--seconds 10] [--users 1,50]
+                              [--think 100,75,50,25] [--chart FILE.png]
 
 The 1- and 50-user runs keep every connection busy back to back (wrk's default):
-throughput at saturation. `--think` adds runs of the largest user count where
-each user waits (0.5 to 1.5 times) that many ms between pages: the latency at
-the load such users offer.
+throughput at saturation, where latency is only queueing (users / throughput).
+`--think` adds runs of the largest user count where each user waits (0.5 to 1.5
+times) that many ms between pages: the latency at the load such users offer.
+`--chart` draws p50/p99 against pages/s for those runs (needs matplotlib: the
+`bench` extra).
 """
 
 import argparse
@@ -121,6 +124,46 @@ def wrk(
     return out
 
 
+def figures(out: str) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of a wrk report."""
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+    def ms(name: str) -> float:
+        m = re.search(rf"\s{name}%\s+([\d.]+)(us|ms|s|m)\b", out)
+        return float(m.group(1)) * unit[m.group(2)] if m else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return (float(rps.group(1)) if rps else 0.0), ms("50"), ms("99")
+
+
+def chart(path: Path, runs: list[tuple[str, float, float, float]], users: int) -> None:
+    """p50 and p99 against pages/s, one point per run of `users` users, joined in
+    the order given (longest pauses first: rising offered load)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    rate = [r[1] for r in runs]
+    ax.plot(rate, [r[3] for r in runs], "o-", color="#c0392b", label="p99")
+    ax.plot(rate, [r[2] for r in runs], "o-", color="#2e86c1", label="p50")
+    for label, x, _p50, p99 in runs:
+        ax.annotate(label, (x, p99), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.axhline(50, color="gray", linestyle="--", linewidth=1, label="target: p99 50 ms")
+    ax.axvline(500, color="gray", linestyle=":", linewidth=1, label="target: 500 pages/s")
+    ax.margins(x=0.12, y=0.15)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("inbox pages/s (50 newest of 100,000, sealed fields opened)")
+    ax.set_ylabel("latency, ms")
+    ax.set_title(f"Inbox page, {users} signed-in users: latency against load")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def summary(out: str) -> str:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
@@ -140,8 +183,11 @@ def main() -> None:
     ap.add_argument("--users", default="1,50")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument(
-        "--think", default="100", help="ms a user waits between pages (comma list; '' for none)"
+        "--think",
+        default="100,75,50,25",
+        help="ms a user waits between pages (comma list; '' for none)",
     )
+    ap.add_argument("--chart", type=Path, help="PNG of latency against load (50 users)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -169,18 +215,26 @@ def main() -> None:
             ids = newest_ids(base, tokens[0])
             print(f"cores: {os.cpu_count()}; mailbox: {args.messages:,} messages; client: wrk;"
                   f" {args.seconds} s per run; serve --workers {args.workers}")  # fmt: skip
+            saturated: list[tuple[str, float, float, float]] = []
             for n in users:
                 out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds)
                 print(f"inbox page (50 newest), {n:2} user(s): {summary(out)}")
+                if n == max(users):
+                    saturated.append(("no pause", *figures(out)))
                 out = wrk(base, "MESSAGE", tokens, ids, n, args.seconds)
                 print(f"open a message,         {n:2} user(s): {summary(out)}")
             # Above, every user asks again the moment a page arrives (no one reads):
             # the server's capacity, and latency = users / throughput. Below, each
             # user pauses between pages, as people do: latency at an offered load.
-            for think in [int(t) for t in args.think.split(",") if t]:
+            curve: list[tuple[str, float, float, float]] = []
+            for think in sorted((int(t) for t in args.think.split(",") if t), reverse=True):
                 n = max(users)
                 out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds, think)
                 print(f"inbox page, {n} users, ~{think} ms between a user's pages: {summary(out)}")
+                curve.append((f"~{think} ms pauses", *figures(out)))
+            if args.chart is not None:
+                chart(args.chart, curve + saturated, max(users))
+                print(f"chart: {args.chart}")
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(60)
