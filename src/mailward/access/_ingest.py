@@ -81,14 +81,14 @@ def store_sealed(
 
     def unit() -> list[MessageRow]:
         rows: list[MessageRow] = []
-        for m, audit_record in zip(messages, ready, strict=True):
+        for m, prepared in zip(messages, ready, strict=True):
             if m.item not in apart:
                 s.blobs.put(m.owner, m.item, m.raw)
             new = NewMessage(
                 m.item, m.box.id, stamp_us, m.size, flags.text(), m.has_attachments, m.fields
             )
             rows.append(s.store.insert_message(m.owner, new))
-            s.audit.append_prepared(audit_record)
+            s.audit.append_prepared(prepared)
         return rows
 
     try:

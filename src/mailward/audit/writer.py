@@ -34,7 +34,7 @@ _INSERT_OTHERS = (
 Prepared = tuple[bytes, str | None]
 
 
-def prepare(r: AuditRecord) -> Prepared:
+def encode_record(r: AuditRecord) -> Prepared:
     """Encode what a record holds apart from its place in the chain, before the
     writer's turn (which then only numbers, links and hashes). NUL in any field
     from outside (a client's string) is stored replaced."""
@@ -81,19 +81,19 @@ class AuditLog:
         if not self.enabled:
             return 0
         # Encoded here: outside the writer's turn when not already in a unit.
-        return self.db.run(partial(self._append, (prepare(record),)))
+        return self.db.run(partial(self._append, (encode_record(record),)))
 
     def append_many(self, records: Sequence[AuditRecord]) -> list[int]:
         """Append records in order, in the current transaction; returns their seqs."""
         if not self.enabled or not records:
             return [0] * len(records)
-        last = self.db.run(partial(self._append, [prepare(r) for r in records]))
+        last = self.db.run(partial(self._append, [encode_record(r) for r in records]))
         return list(range(last - len(records) + 1, last + 1))
 
     def prepare(self, record: AuditRecord) -> Prepared | None:
         """`record` encoded ahead, for `append_prepared` inside a unit of work (whose
         turn is then shorter); None when the log is disabled."""
-        return prepare(record) if self.enabled else None
+        return encode_record(record) if self.enabled else None
 
     def append_prepared(self, ready: Prepared | None) -> int:
         """Append a record `prepare` returned; returns its seq (0 when disabled)."""

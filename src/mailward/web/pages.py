@@ -114,6 +114,10 @@ def _minute(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, UTC).strftime(_SHOWN)
 
 
+_STAR = '<span title="flagged">★</span> '
+_CLIP = ' <span title="attachments">📎</span>'
+
+
 def _rows_html(mailbox: str, items: Sequence[MessageSummary]) -> Markup:
     """The message list's lines as HTML, every value escaped (html.escape: &, <, >
     and both quotes). Built here, not in the template: there each of the 7 values
@@ -138,8 +142,6 @@ def _rows_html(mailbox: str, items: Sequence[MessageSummary]) -> Markup:
     return Markup("".join(lines))  # noqa: S704 - every value above is escaped
 
 
-_STAR = '<span title="flagged">★</span> '
-_CLIP = ' <span title="attachments">📎</span>'
 _REMOTE_IMG = re.compile(r"<img[^>]+src\s*=\s*[\"']?\s*https?:", re.IGNORECASE)
 _ORDER = {"INBOX": 0, "Drafts": 1, "Sent": 2, "Archive": 3, "Junk": 4, "Trash": 5}
 
