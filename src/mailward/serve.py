@@ -243,6 +243,10 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, wake_relay)
+    # What the parent holds (the modules) is frozen before the workers fork: their
+    # collections then never touch it, and its pages stay shared with the parent.
+    gc.collect()
+    gc.freeze()
     # Ready once every worker listens (or has died: the loop below restarts it).
     for ready in [spawn(i) for i in range(workers)]:
         with contextlib.suppress(OSError):
