@@ -146,8 +146,8 @@ def build(data: Path, total: int, window: int, accounts: int) -> tuple[int, int]
         w.flush()
     conn.close()
     head = HeadFile(head_path)
-    head.write(key, Head(w.seq, w.prev, w.at_us), sync=True)
-    head.close()
+    head.advance(key, Head(w.seq, w.prev, w.at_us))
+    head.close()  # (syncs the mapping)
     return since, until
 
 
