@@ -268,7 +268,8 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
             failed += 1
             announce(f"worker {index} exited ({status}); restarting")
             time.sleep(RESTART_PAUSE_S)
-            os.close(spawn(index))
+            if not stopping:  # a stop in the pause: nothing would ever stop it
+                os.close(spawn(index))
     for sock in sockets.values():
         if isinstance(sock, socket.socket):
             sock.close()

@@ -315,3 +315,38 @@ def test_workers_share_new_connections(tmp_path: Path) -> None:
         proc.wait(30)
         drain.join(10)
         proc.stdout.close()
+
+
+def test_a_stop_during_a_workers_restart_ends_every_process(tmp_path: Path) -> None:
+    """SIGTERM in the pause before a killed worker is replaced: the parent must not
+    fork the replacement after all (nothing would stop it, and the parent would
+    wait for it for ever)."""
+    data = tmp_path / "data"
+    Runtime.open(Settings(data=data, fast_hashing=True)).close()
+    proc = _serve_imap(data, "127.0.0.1:0")
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("ready"):
+            break
+    workers = _children(proc.pid)
+    assert len(workers) == 2, lines
+    os.kill(workers[1], signal.SIGKILL)
+    for line in proc.stdout:
+        lines.append(line)
+        if "restarting" in line:
+            break
+    proc.send_signal(signal.SIGTERM)  # inside the pause (RESTART_PAUSE_S, 1 s)
+    try:
+        code = proc.wait(15)
+    except subprocess.TimeoutExpired:
+        for pid in _children(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError(f"serve did not stop: {lines}") from None
+    finally:
+        proc.stdout.close()
+    assert code == 1  # a worker had died
+    assert not Path(f"/proc/{workers[0]}").exists()
