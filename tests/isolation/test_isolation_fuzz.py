@@ -217,3 +217,29 @@ def test_each_fault_on_each_operation_is_refused_and_recorded(fault: str, op: st
         machine.everyone_sees_exactly_their_own()
     finally:
         machine.teardown()
+
+
+@pytest.mark.parametrize("fault", ["foreign-row", "wrong-join"])  # field-swap needs a row of ours
+@pytest.mark.parametrize("op", ["fetch", "read", "raw", "summary", "headers", "flag", "move"])
+def test_asking_for_the_victims_own_id_is_refused_and_recorded(fault: str, op: str) -> None:
+    """As the table, with the asker naming the very message the fault hands over
+    (the fuzz found it for fetch under a wrong join: the crossed row matched the
+    id asked for and passed as ours, and the blob lookup, under the asker, said
+    "not found" before the sealed fields were checked: no refusal, no record)."""
+    machine = Isolation()
+    try:
+        machine.deliver("alice", attach=False)
+        machine.deliver("bob", attach=False)
+        users = machine.world.users
+        item = next(iter(machine.ids["bob"]))  # the one the fault will return
+        machine.store.armed = Armed(fault, users["alice"].account_id, users["bob"].account_id)
+        refused = machine.refused()
+        try:
+            with pytest.raises(IsolationViolation):
+                machine._op("alice", op, item)()
+        finally:
+            machine.store.armed = None
+        assert machine.refused() == refused + 1
+        machine.everyone_sees_exactly_their_own()
+    finally:
+        machine.teardown()

@@ -265,10 +265,18 @@ class Syncing(Door):
         found: dict[MessageId, FetchRow] = {}
         asked = set(wanted)
         for r in self._s.store.fetch_rows(self._me, wanted):
-            # A row that was not asked for, or not ours, is a crossed query.
+            # A row that was not asked for, or not ours, is a crossed query. Of the
+            # sealed list fields, which are not handed out, one is opened: a row
+            # relabelled as ours (a wrong join) or carrying another account's
+            # fields fails under our key and owner-bound associated data. Checked
+            # here, before anything else is looked up for the row: its blob, kept
+            # under its real owner, would be "not found" first, and the crossing
+            # would go unrecorded.
             crossing = check_owner(r.account_id, self._me, r.id)
             if crossing is None and r.id not in asked:
                 crossing = Crossing(r.account_id, r.id, "a row that was not asked for")
+            if crossing is None:
+                crossing = check_sealed(sealer, self._me, r, r.subject)
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             found[r.id] = r
@@ -282,13 +290,8 @@ class Syncing(Door):
                 self._record_foreign(message_id, Part.RAW, Action.READ)
                 continue
             # The raw message opens only with our key under owner-bound associated
-            # data: a row or blob of another account fails (refused, recorded). Of
-            # the sealed list fields, which are not handed out, one is opened: a
-            # row carrying another account's fields is caught too. So are cached
-            # parts, sealed the same way.
-            crossing = check_sealed(sealer, self._me, row, row.subject)
-            if crossing is not None:
-                raise self._refuse(crossing, Part.RAW, Action.READ)
+            # data: a blob of another account fails (refused, recorded). So do
+            # cached parts, sealed the same way.
             mailbox = self._name_of(row.mailbox_id)
             raw = None
             if row.id in need_raw:
