@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from mailward.access._recording import record
 from mailward.access._sealing import P_RAW, seal_fields
 from mailward.access.services import Services
+from mailward.audit import Prepared, encode_record
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import InvalidInput
 from mailward.core.flags import Flags
@@ -68,9 +69,9 @@ def store_sealed(
     # The records are encoded here, outside the writer's turn (and not built at all
     # when the log is off).
     unread = [not flags.seen]
-    ready = (
+    ready: list[Prepared | None] = (
         [
-            s.audit.prepare(
+            encode_record(
                 record(principal, m.owner, m.box.name, [m.item], unread, Part.NONE, action)
             )
             for m in messages

@@ -21,14 +21,16 @@ Invariants:
 
 from mailward.audit.record import AuditRecord, StoredRecord
 from mailward.audit.verify import Problem, VerifyResult, verify_chain, verify_window
-from mailward.audit.writer import AuditLog
+from mailward.audit.writer import AuditLog, Prepared, encode_record
 
 __all__ = [
     "AuditLog",
     "AuditRecord",
+    "Prepared",
     "Problem",
     "StoredRecord",
     "VerifyResult",
+    "encode_record",
     "verify_chain",
     "verify_window",
 ]

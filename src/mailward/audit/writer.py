@@ -38,12 +38,15 @@ def encode_record(r: AuditRecord) -> Prepared:
     """Encode what a record holds apart from its place in the chain, before the
     writer's turn (which then only numbers, links and hashes). NUL in any field
     from outside (a client's string) is stored replaced."""
-    unread = r.unread_text()
+    unread = r.unread
+    # r.unread_text(), inlined for the one-item record of every delivery
+    flags = ("1" if unread[0] else "0") if len(unread) == 1 else r.unread_text()
+    items = " ".join(r.items)
     try:
-        fields = encode_fields(r[:6], " ".join(r.items), unread, r[8:])
+        fields = encode_fields(r[:6], items, flags, r[8:])
     except ValueError:
         fields = encode_fields(
-            tuple(map(clean, r[:6])), clean(" ".join(r.items)), unread, tuple(map(clean, r[8:]))
+            tuple(map(clean, r[:6])), clean(items), flags, tuple(map(clean, r[8:]))
         )
     return fields, others_owner(r.owner_account, r.actor_account, r.action)
 
@@ -90,13 +93,10 @@ class AuditLog:
         last = self.db.run(partial(self._append, [encode_record(r) for r in records]))
         return list(range(last - len(records) + 1, last + 1))
 
-    def prepare(self, record: AuditRecord) -> Prepared | None:
-        """`record` encoded ahead, for `append_prepared` inside a unit of work (whose
-        turn is then shorter); None when the log is disabled."""
-        return encode_record(record) if self.enabled else None
-
     def append_prepared(self, ready: Prepared | None) -> int:
-        """Append a record `prepare` returned; returns its seq (0 when disabled)."""
+        """Append a record `encode_record` returned, or nothing for None (the log is
+        off); returns its seq (0 when nothing). Inside a unit of work, encoding the
+        record before the unit keeps the writer's turn shorter."""
         if ready is None:
             return 0
         return self.db.run(partial(self._append, (ready,)))
@@ -104,7 +104,10 @@ class AuditLog:
     def _append(self, records: Sequence[Prepared], conn: sqlite3.Connection) -> int:
         """Insert `records` after the tip; returns the last one's seq. (Per record,
         not executemany: nearly every call appends one.)"""
-        seq, prev, last_us = self._tip(conn)
+        cached = self._cached_tip  # self._tip(conn), its common case inlined
+        seq, prev, last_us = (
+            cached[1] if cached is not None and cached[0] == self.db.epoch else self._tip(conn)
+        )
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
         for fields, other in records:
@@ -147,7 +150,8 @@ class AuditLog:
         the head is left as it is (it is the evidence) and `broken` says why;
         `mailward audit verify` reports it.
         """
-        head = self._tip(conn)
+        cached = self._cached_tip  # self._tip(conn), its common case inlined
+        head = cached[1] if cached is not None and cached[0] == self.db.epoch else self._tip(conn)
         if head.seq == 0 or self.broken is not None:
             return None
         signed = self._signed
