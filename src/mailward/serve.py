@@ -81,11 +81,7 @@ async def serve(
     # a long search, would then hold every other page back). More processes
     # (`--workers`), not threads, are what scale.
     anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
-    # What exists now (modules, the app, templates: ~80,000 objects) lives as long
-    # as the process: out of the collector's way. Every full collection walked it
-    # all, 40 ms during which no request moved: the web pages' p99.
-    gc.collect()
-    gc.freeze()
+    _freeze_heap()  # the modules, the app, templates: ~80,000 objects
     web_task = asyncio.create_task(web.serve(sockets=[web.sock])) if web else None
     if web is not None:
         host, port = web.sock.getsockname()[:2]
@@ -160,6 +156,14 @@ def _web_server(rt: Runtime, where: Listen, queued: Callable[[], None]) -> _WebS
 def _wake_relay_via_parent() -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(os.getppid(), signal.SIGUSR1)
+
+
+def _freeze_heap() -> None:
+    """Move every object that exists now, which lives as long as the process, out
+    of the collector's way (gc.freeze). Every full collection walked them all, 40
+    ms during which no request moved: the web pages' p99."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
@@ -243,10 +247,9 @@ def serve_workers(settings: Settings, workers: int, announce: Announce) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGUSR1, wake_relay)
-    # What the parent holds (the modules) is frozen before the workers fork: their
-    # collections then never touch it, and its pages stay shared with the parent.
-    gc.collect()
-    gc.freeze()
+    # Frozen before the workers fork: their collections then never touch what they
+    # inherit, and those pages stay shared with the parent.
+    _freeze_heap()
     # Ready once every worker listens (or has died: the loop below restarts it).
     for ready in [spawn(i) for i in range(workers)]:
         with contextlib.suppress(OSError):

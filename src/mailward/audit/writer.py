@@ -38,9 +38,7 @@ def encode_record(r: AuditRecord) -> Prepared:
     """Encode what a record holds apart from its place in the chain, before the
     writer's turn (which then only numbers, links and hashes). NUL in any field
     from outside (a client's string) is stored replaced."""
-    unread = r.unread
-    # r.unread_text(), inlined for the one-item record of every delivery
-    flags = ("1" if unread[0] else "0") if len(unread) == 1 else r.unread_text()
+    flags = r.unread_text()
     items = " ".join(r.items)
     try:
         fields = encode_fields(r[:6], items, flags, r[8:])
@@ -104,10 +102,7 @@ class AuditLog:
     def _append(self, records: Sequence[Prepared], conn: sqlite3.Connection) -> int:
         """Insert `records` after the tip; returns the last one's seq. (Per record,
         not executemany: nearly every call appends one.)"""
-        cached = self._cached_tip  # self._tip(conn), its common case inlined
-        seq, prev, last_us = (
-            cached[1] if cached is not None and cached[0] == self.db.epoch else self._tip(conn)
-        )
+        seq, prev, last_us = self._tip(conn)
         # Time never runs backwards along the chain, so a window is a range of pos.
         at_us = max(time.time_ns() // 1000, last_us)
         for fields, other in records:
@@ -150,8 +145,7 @@ class AuditLog:
         the head is left as it is (it is the evidence) and `broken` says why;
         `mailward audit verify` reports it.
         """
-        cached = self._cached_tip  # self._tip(conn), its common case inlined
-        head = cached[1] if cached is not None and cached[0] == self.db.epoch else self._tip(conn)
+        head = self._tip(conn)
         if head.seq == 0 or self.broken is not None:
             return None
         signed = self._signed

@@ -50,7 +50,7 @@ class Sealer:
         """
         if len(sealed) < _OVERHEAD or sealed[0] != _VERSION[0]:
             raise IntegrityError("sealed value is malformed")
-        aad = self._prefix + (item + "\x00" + part).encode()  # self._aad, inlined
+        aad = self._aad(item, part)
         try:
             return self._aead.decrypt(sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :], aad)
         except InvalidTag:

@@ -134,7 +134,7 @@ class Database:
 
         Inside another unit it joins that unit and runs at once.
         """
-        if getattr(self._local, "in_unit", False):  # _in_unit(), inlined: every audit append
+        if self._in_unit():
             return fn(self._writer)
         unit = _Unit(fn)
         if self._claim(unit) or self._promoted(unit):
@@ -203,7 +203,7 @@ class Database:
         just before it commits; the callable it returns (if any) runs once the commit
         is durable. Never runs for a unit that is rolled back.
         """
-        if not getattr(self._local, "in_unit", False):  # _in_unit(), inlined
+        if not self._in_unit():
             raise RuntimeError("on_commit outside a unit of work")
         if prepare not in self._before_commit:
             self._before_commit.append(prepare)
