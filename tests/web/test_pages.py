@@ -131,6 +131,29 @@ def test_another_accounts_message_and_folder_answer_404(web: tuple[World, TestCl
         assert "bank statement" not in r.text
 
 
+def test_the_two_plain_routes_check_their_numbers_and_sign_in(
+    web: tuple[World, TestClient],
+) -> None:
+    # The message list and a message are Starlette routes (no FastAPI parameter
+    # checks): a bad number is a 400 page, signed out is the way to sign in.
+    w, client = web
+    mine = w.deliver("alice", "Alice own note")
+    assert client.get("/mail/INBOX", follow_redirects=False).headers["location"] == "/login"
+    assert client.get(f"/mail/INBOX/{mine}", follow_redirects=False).status_code == 303
+    sign_in(client, "alice")
+    for path in (
+        "/mail/INBOX?welcome=yes",
+        "/mail/INBOX?sent=1e9",
+        f"/mail/INBOX/{mine}?images=<b>",
+        "/mail/INBOX?welcome=99999999999999999999",
+    ):
+        r = client.get(path)
+        assert r.status_code == 400, path
+        assert "must be a number" in r.text and "Alice own note" not in r.text
+    assert "Alice own note" in client.get("/mail/INBOX?welcome=0&sent=-1").text
+    assert "Alice own note" in client.get(f"/mail/INBOX/{mine}?images=1").text
+
+
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(web: tuple[World, TestClient]) -> None:
     _, client = web
     sign_in(client, "alice")

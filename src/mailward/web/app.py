@@ -18,12 +18,11 @@ from mailward.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from mailward.web import actions, admin, api, compose, search, security
+from mailward.web import actions, admin, api, compose, pages, search, security
 from mailward.web.backend import WebBackend
 from mailward.web.boundary import Boundary, Stamping
 from mailward.web.faults import FaultyPageCache, FaultyReplies
 from mailward.web.headers import SecurityHeaders
-from mailward.web.pages import router
 
 _HERE = Path(str(resources.files("mailward.web")))
 _ERRORS: dict[int, type[Exception]] = {
@@ -46,8 +45,9 @@ def create_app(backend: WebBackend) -> FastAPI:
     templates = Jinja2Templates(directory=_HERE / "templates")
     templates.env.auto_reload = False  # no stat() of every template on every page
     app.state.templates = templates
+    app.router.routes.extend(pages.PLAIN_ROUTES)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
-    app.include_router(router)
+    app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(compose.router)
     app.include_router(security.router)
