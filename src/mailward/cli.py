@@ -42,7 +42,21 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         flags["guard"] = False
     if getattr(args, "inject_fault", None):
         flags["inject_fault"] = ",".join(args.inject_fault)
-    return Runtime.open(load_settings(flags))
+    bar: Progress | None = None
+
+    def upgrading(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(console=err, transient=True)
+            bar.add_task("sealing stored list fields as one value", total=total)
+            bar.start()
+        bar.update(bar.task_ids[0], completed=done, total=total)
+
+    try:
+        return Runtime.open(load_settings(flags), upgrading)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def _read_password(args: argparse.Namespace) -> str:

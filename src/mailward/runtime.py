@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mailward.access import Delegation, MailAccess, Relaying, Restoring, Services
+from mailward.access import (
+    Delegation,
+    MailAccess,
+    Relaying,
+    Restoring,
+    Services,
+    seal_list_fields_as_one,
+)
 from mailward.audit import AuditLog, VerifyResult, verify_chain
 from mailward.auth import (
     AppPasswords,
@@ -58,7 +65,11 @@ class Runtime:
     incidents: Incidents
 
     @classmethod
-    def open(cls, settings: Settings) -> "Runtime":
+    def open(
+        cls, settings: Settings, upgrading: Callable[[int, int], None] | None = None
+    ) -> "Runtime":
+        """Open (and migrate) the data directory. `upgrading(done, total)` is told
+        how a start-up conversion of stored rows goes, if one is needed."""
         settings.data.mkdir(parents=True, exist_ok=True)
         db = Database(settings.data / "mailward.db")
         store = SqliteStore(db)
@@ -76,6 +87,7 @@ class Runtime:
             audit,
             int(settings.retention_days * 86400),
         )
+        seal_list_fields_as_one(services, upgrading)
         passwords = Passwords(fast=settings.fast_hashing)
         switches = Switches(settings.data / "guard.json")
         incidents = Incidents(db)

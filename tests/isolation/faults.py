@@ -6,7 +6,6 @@ relabelled as A's (a wrong join), A's row carrying B's sealed fields, or A's ite
 pointing at B's blob. Each counts the crossings it actually produced.
 """
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +46,9 @@ class FaultyStore:
         if self.armed.kind == "foreign-row":
             return victim
         if self.armed.kind == "wrong-join":
-            return dataclasses.replace(victim, account_id=asker, mailbox_id=mailbox_id)
+            return victim._replace(account_id=asker, mailbox_id=mailbox_id)
         assert own is not None  # field-swap: our row, their sealed header fields
-        return dataclasses.replace(own, sealed=victim.sealed)
+        return own._replace(sealed=victim.sealed)
 
     def _active(self, account_id: AccountId) -> bool:
         a = self.armed
@@ -99,7 +98,7 @@ class FaultyStore:
         if not self._active(account_id):
             return list(self.inner.fetch_rows(account_id, message_ids))
         rows = self.messages_by_ids(account_id, message_ids)  # with the crossings
-        return [FetchRow(r.account_id, r.id, r.mailbox_id, r.flags, r.sealed.subject) for r in rows]
+        return [FetchRow(r.account_id, r.id, r.mailbox_id, r.flags, r.sealed) for r in rows]
 
 
 class FaultyBlobs:

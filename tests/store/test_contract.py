@@ -19,9 +19,9 @@ from mailward.core.ids import (
     new_message_id,
 )
 from mailward.db import Database
-from mailward.store import AccountRow, MailStore, NewMessage, SealedFields, SqliteStore
+from mailward.store import AccountRow, MailStore, NewMessage, SqliteStore
 
-SEALED = SealedFields(b"s", b"f", b"t", b"c", b"n")
+SEALED = b"sealed list fields"
 
 
 @pytest.fixture(params=["sqlite"])
@@ -146,8 +146,8 @@ def test_uid_lists_states_and_batches_are_scoped(store: MailStore) -> None:
     assert sorted(r.id for r in got) == sorted([rows[0].id, rows[3].id])
     assert store.messages_by_ids(b, [rows[0].id]) == []
     light = store.fetch_rows(a, [rows[0].id, theirs.id, rows[3].id])
-    assert sorted((r.id, r.mailbox_id, r.flags, r.subject) for r in light) == sorted(
-        (r.id, r.mailbox_id, r.flags, r.sealed.subject) for r in got
+    assert sorted((r.id, r.mailbox_id, r.flags, r.sealed) for r in light) == sorted(
+        (r.id, r.mailbox_id, r.flags, r.sealed) for r in got
     )
     assert {r.account_id for r in light} == {a} and store.fetch_rows(b, [rows[0].id]) == []
     box = store.mailbox_by_name(a, "INBOX")

@@ -28,6 +28,7 @@ from mailward.access.restoring import RESTORED, Restoring
 from mailward.access.searching import SearchQuery
 from mailward.access.services import DEFAULT_RETENTION_S, Services
 from mailward.access.submitting import Submitted
+from mailward.access.upgrade import seal_list_fields_as_one
 
 __all__ = [
     "DEFAULT_RETENTION_S",
@@ -45,4 +46,5 @@ __all__ = [
     "Services",
     "Submitted",
     "Unopenable",
+    "seal_list_fields_as_one",
 ]

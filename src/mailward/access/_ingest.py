@@ -14,7 +14,7 @@ from mailward.core.ids import AccountId, MessageId, new_message_id
 from mailward.core.principal import Principal
 from mailward.crypto import Sealer
 from mailward.mime import Summary, crlf_lines
-from mailward.store import MailboxRow, MessageRow, NewMessage, SealedFields
+from mailward.store import MailboxRow, MessageRow, NewMessage
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -26,7 +26,7 @@ class SealedMessage:
     owner: AccountId
     box: MailboxRow
     item: MessageId
-    fields: SealedFields
+    fields: bytes  # the list fields, sealed as one value
     raw: bytes  # sealed
     size: int
     has_attachments: bool

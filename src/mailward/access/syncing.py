@@ -265,8 +265,8 @@ class Syncing(Door):
         found: dict[MessageId, FetchRow] = {}
         asked = set(wanted)
         for r in self._s.store.fetch_rows(self._me, wanted):
-            # A row that was not asked for, or not ours, is a crossed query. Of the
-            # sealed list fields, which are not handed out, one is opened: a row
+            # A row that was not asked for, or not ours, is a crossed query. The
+            # sealed list fields, which are not handed out, are opened: a row
             # relabelled as ours (a wrong join) or carrying another account's
             # fields fails under our key and owner-bound associated data. Checked
             # here, before anything else is looked up for the row: its blob, kept
@@ -276,7 +276,7 @@ class Syncing(Door):
             if crossing is None and r.id not in asked:
                 crossing = Crossing(r.account_id, r.id, "a row that was not asked for")
             if crossing is None:
-                crossing = check_sealed(sealer, self._me, r, r.subject)
+                crossing = check_sealed(sealer, self._me, r, r.sealed)
             if crossing is not None:
                 raise self._refuse(crossing, Part.RAW, Action.READ)
             found[r.id] = r

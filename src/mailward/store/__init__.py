@@ -24,7 +24,6 @@ from mailward.store.rows import (
     NewMessage,
     QueueRow,
     RowRef,
-    SealedFields,
     SessionRow,
     TombstoneRow,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "NewMessage",
     "QueueRow",
     "RowRef",
-    "SealedFields",
     "SessionRow",
     "SqliteBlobStore",
     "SqliteStore",

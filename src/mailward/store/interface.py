@@ -126,6 +126,17 @@ class MailStore(Protocol):
     def fetch_rows(self, account_id: AccountId, message_ids: list[MessageId]) -> list[FetchRow]:
         """As `messages_by_ids`, only what a fetch of parts needs of each row."""
 
+    def legacy_list_fields(self) -> int:
+        """How many rows still have their list fields as five sealed values
+        (stored before migration 0013)."""
+
+    def legacy_rows(self, limit: int) -> list[tuple[str, AccountId, MessageId, list[bytes]]]:
+        """Up to `limit` unconverted rows: table ("messages", "tombstones"), owner,
+        id, and the sealed subject, from, to, cc and snippet."""
+
+    def set_sealed_fields(self, converted: list[tuple[str, AccountId, MessageId, bytes]]) -> None:
+        """Store each row's list fields sealed as one value, in one unit."""
+
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         """Whose message this id is (owner-less, and only for recording a refused
         attempt: the caller gets NotFound either way)."""

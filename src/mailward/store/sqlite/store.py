@@ -1,7 +1,6 @@
 """The SQLite mail store. Every method takes account_id first (except directory
 look-ups by address and the maintenance sweep), and every query filters on it."""
 
-import dataclasses
 import json
 import secrets
 import sqlite3
@@ -32,7 +31,6 @@ from mailward.store.rows import (
     MessageRow,
     NewMessage,
     QueueRow,
-    SealedFields,
     SessionRow,
     TombstoneRow,
 )
@@ -41,11 +39,11 @@ T = TypeVar("T")
 
 _MSG_COLS = (
     "account_id, id, mailbox_id, uid, modseq, internal_us, size, flags, has_attachments,"
-    " origin_mailbox_id, subject, sender, recipients, cc, snippet"
+    " origin_mailbox_id, summary"
 )
 _TOMB_COLS = (
     "account_id, id, mailbox_id, mailbox_name, uid, internal_us, size, flags, has_attachments,"
-    " subject, sender, recipients, cc, snippet, expunged_us, expunged_by, expires_us"
+    " summary, expunged_us, expunged_by, expires_us"
 )
 _MBX_COLS = "account_id, id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed"
 
@@ -296,28 +294,16 @@ def _now_us() -> int:
 
 _MSG_PACKED = (
     "account_id, id, mailbox_id, uid, modseq, internal_us, size, flags, has_attachments,"
-    " origin_mailbox_id, hex(subject), hex(sender), hex(recipients), hex(cc), hex(snippet)"
+    " origin_mailbox_id, hex(summary)"
 )
 
 
 def _unpacked(r: list[Any]) -> MessageRow:
-    """A row of `_MSG_PACKED` from JSON (sealed fields in hex)."""
-    fromhex = bytes.fromhex
-    return MessageRow(
-        AccountId(r[0]),
-        MessageId(r[1]),
-        MailboxId(r[2]),
-        int(r[3]),
-        int(r[4]),
-        int(r[5]),
-        int(r[6]),
-        str(r[7]),
-        bool(r[8]),
-        MailboxId(r[9]) if r[9] is not None else None,
-        SealedFields(
-            fromhex(r[10]), fromhex(r[11]), fromhex(r[12]), fromhex(r[13]), fromhex(r[14])
-        ),
-    )
+    """A row of `_MSG_PACKED` from JSON (the sealed list fields in hex). SQLite's
+    JSON gives the types of the columns (text, integer, null); the flag is 0/1."""
+    r[8] = r[8] == 1
+    r[10] = bytes.fromhex(r[10])  # hex(NULL) is '': a row not yet converted fails to open
+    return tuple.__new__(MessageRow, r)
 
 
 def _message(r: Any) -> MessageRow:
@@ -332,7 +318,7 @@ def _message(r: Any) -> MessageRow:
         str(r[7]),
         bool(r[8]),
         MailboxId(str(r[9])) if r[9] is not None else None,
-        SealedFields(*(bytes(x) for x in r[10:15])),
+        bytes(r[10] or b""),  # NULL: not yet converted (migration 0013), fails to open
     )
 
 
@@ -682,12 +668,11 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
     # -- messages ----------------------------------------------------------------------
 
     def insert_message(self, account_id: AccountId, m: NewMessage) -> MessageRow:
-        s = m.sealed
         with self.db.write() as c:
             uid, modseq = self._next_uid(c, account_id, m.mailbox_id)
             c.execute(
                 f"INSERT INTO messages ({_MSG_COLS}, seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     account_id,
                     m.id,
@@ -698,11 +683,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                     m.size,
                     m.flags,
                     int(m.has_attachments),
-                    s.subject,
-                    s.sender,
-                    s.to,
-                    s.cc,
-                    s.snippet,
+                    m.sealed,
                     _seen(m.flags),
                 ),
             )
@@ -717,7 +698,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             m.flags,
             m.has_attachments,
             None,
-            s,
+            m.sealed,
         )
 
     def message(self, account_id: AccountId, message_id: MessageId) -> MessageRow | None:
@@ -787,7 +768,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             self.db.read()
             .execute(
                 "SELECT json_group_array(json_array(account_id, id, mailbox_id, flags,"
-                " hex(subject))) FROM messages"
+                " hex(summary))) FROM messages"
                 " WHERE account_id = ? AND id IN (SELECT value FROM json_each(?))",
                 (account_id, json.dumps(message_ids)),
             )
@@ -833,6 +814,39 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 " (SELECT 1 FROM messages WHERE account_id = ? AND id = ?)",
                 [(account_id, i, p, b, account_id, i) for i, p, b in entries],
             )
+
+    # -- the five sealed list fields of earlier rows (migration 0013) -------------------
+
+    def legacy_list_fields(self) -> int:
+        """How many rows still have their list fields as five sealed values."""
+        row = self.db.read().execute("SELECT count(*) FROM legacy_list_fields").fetchone()
+        return int(row[0])
+
+    def legacy_rows(self, limit: int) -> list[tuple[str, AccountId, MessageId, list[bytes]]]:
+        """Up to `limit` rows not yet converted: table, owner, id, and the sealed
+        subject, from, to, cc and snippet."""
+        rows = self.db.read().execute(
+            "SELECT tbl, account_id, id, subject, sender, recipients, cc, snippet"
+            " FROM legacy_list_fields LIMIT ?",
+            (limit,),
+        )
+        return [
+            (str(r[0]), AccountId(r[1]), MessageId(r[2]), [bytes(x) for x in r[3:]]) for r in rows
+        ]
+
+    def set_sealed_fields(self, converted: list[tuple[str, AccountId, MessageId, bytes]]) -> None:
+        """Store each row's list fields sealed as one value, in one unit."""
+        with self.db.write() as c:
+            for table, owner, item, sealed in converted:
+                assert table in ("messages", "tombstones")
+                c.execute(
+                    f"UPDATE {table} SET summary = ? WHERE account_id = ? AND id = ?",
+                    (sealed, owner, item),
+                )
+                c.execute(
+                    "DELETE FROM legacy_list_fields WHERE tbl = ? AND account_id = ? AND id = ?",
+                    (table, owner, item),
+                )
 
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         r = (
@@ -913,7 +927,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 " WHERE account_id = ? AND id = ?",
                 (flags, _seen(flags), modseq, account_id, message_id),
             )
-        return dataclasses.replace(row, flags=flags, modseq=modseq)
+        return row._replace(flags=flags, modseq=modseq)
 
     def move_message(
         self,
@@ -934,9 +948,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 " WHERE account_id = ? AND id = ?",
                 (to_mailbox, uid, modseq, origin, account_id, message_id),
             )
-        return dataclasses.replace(
-            row, mailbox_id=to_mailbox, uid=uid, modseq=modseq, origin_mailbox_id=origin
-        )
+        return row._replace(mailbox_id=to_mailbox, uid=uid, modseq=modseq, origin_mailbox_id=origin)
 
     def expunge_message(
         self, account_id: AccountId, message_id: MessageId, by: str, retention_us: int
@@ -949,7 +961,6 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             box = self.mailbox(account_id, row.mailbox_id)
             self._bump(c, account_id, row.mailbox_id)
             now = _now_us()
-            s = row.sealed
             tomb = TombstoneRow(
                 account_id,
                 row.id,
@@ -960,14 +971,14 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 row.size,
                 row.flags,
                 row.has_attachments,
-                s,
+                row.sealed,
                 now,
                 by,
                 now + retention_us,
             )
             c.execute(
                 f"INSERT OR REPLACE INTO tombstones ({_TOMB_COLS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     account_id,
                     row.id,
@@ -978,11 +989,7 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                     row.size,
                     row.flags,
                     int(row.has_attachments),
-                    s.subject,
-                    s.sender,
-                    s.to,
-                    s.cc,
-                    s.snippet,
+                    row.sealed,
                     now,
                     by,
                     tomb.expires_us,
@@ -1014,10 +1021,10 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
             r[6],
             r[7],
             bool(r[8]),
-            SealedFields(*(bytes(x) for x in r[9:14])),
-            r[14],
-            r[15],
-            r[16],
+            bytes(r[9] or b""),
+            r[10],
+            r[11],
+            r[12],
         )
 
     def restore_tombstone(

@@ -1,0 +1,146 @@
+"""Migration 0013: the five sealed list fields of a message become one sealed value.
+SQL keeps the old values aside; the runtime converts them when it starts."""
+
+from pathlib import Path
+
+import pytest
+
+from mailward.access._sealing import P_SUMMARY
+from mailward.audit.query import all_records
+from mailward.core.errors import IntegrityError, IsolationViolation
+from mailward.db import Database, apply_migrations, load_migrations
+from mailward.runtime import Runtime
+from support import World, build_world, open_runtime
+
+_PARTS = ("subject", "from", "to", "cc", "snippet")
+
+
+def _legacy(world: World) -> None:
+    """Put every message and tombstone back in the form before migration 0013 (as
+    the migration leaves a database made before it): five values sealed apart,
+    kept aside, and no `summary`."""
+    rt = world.rt
+    with rt.db.write() as c:
+        for table in ("messages", "tombstones"):
+            for owner, item, sealed in c.execute(
+                f"SELECT account_id, id, summary FROM {table}"
+            ).fetchall():
+                sealer = rt.keyring.sealer(owner)
+                texts = sealer.open_text(item, P_SUMMARY, sealed).split("\x00")
+                five = [sealer.seal_text(item, p, t) for p, t in zip(_PARTS, texts, strict=True)]
+                c.execute(
+                    "INSERT INTO legacy_list_fields VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (table, owner, item, *five),
+                )
+                c.execute(f"UPDATE {table} SET summary = NULL WHERE id = ?", (item,))
+
+
+def test_rows_stored_before_are_converted_at_start_and_read_as_before(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    for i in range(7):
+        world.deliver("alice", f"Statement {i}", f"body {i}", sender=f"Bank {i} <b{i}@bank.test>")
+    gone = world.deliver("alice", "Expunged contract", "c")
+    world.door("alice").expunge([gone])
+    world.deliver("bob", "Bob's payslip", "p")
+    before = world.door("alice").list_messages("INBOX").items
+    _legacy(world)
+    world.rt.close()
+
+    seen: list[tuple[int, int]] = []
+    rt = Runtime.open(world.rt.settings, lambda done, total: seen.append((done, total)))
+    try:
+        assert seen[-1] == (9, 9)
+        assert rt.services.store.legacy_list_fields() == 0
+        again = World(rt, world.users)
+        after = again.door("alice").list_messages("INBOX").items
+        assert [(m.id, m.subject, m.sender, m.to, m.cc, m.snippet) for m in after] == [
+            (m.id, m.subject, m.sender, m.to, m.cc, m.snippet) for m in before
+        ]
+        assert again.door("alice").restore(gone).subject == "Expunged contract"
+        assert [m.subject for m in again.door("bob").list_messages("INBOX").items] == [
+            "Bob's payslip"
+        ]
+    finally:
+        rt.close()
+    # Once converted, a start converts nothing.
+    rt = open_runtime(tmp_path / "d")
+    assert rt.services.store.legacy_list_fields() == 0
+    rt.close()
+
+
+def test_a_legacy_row_that_does_not_open_for_its_owner_stays_refused(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    mine = world.deliver("alice", "Alice's own", "a")
+    world.deliver("bob", "Bob's secret", "b")
+    _legacy(world)
+    with world.rt.db.write() as c:  # a store fault: bob's old sealed values under alice's row
+        bobs = c.execute(
+            "SELECT subject, sender, recipients, cc, snippet FROM legacy_list_fields"
+            " WHERE account_id = ?",
+            (world.users["bob"].account_id,),
+        ).fetchone()
+        c.execute(
+            "UPDATE legacy_list_fields SET subject = ?, sender = ?, recipients = ?, cc = ?,"
+            " snippet = ? WHERE id = ?",
+            (*bobs, mine),
+        )
+    world.rt.close()
+    rt = open_runtime(tmp_path / "d")
+    try:
+        assert rt.services.store.legacy_list_fields() == 0
+        refused = sum(1 for r in all_records(rt.db) if r.outcome == "refused")
+        with pytest.raises(IsolationViolation):
+            rt.access(world.users["alice"]).list_messages("INBOX")
+        assert sum(1 for r in all_records(rt.db) if r.outcome == "refused") == refused + 1
+    finally:
+        rt.close()
+
+
+def test_migration_0013_keeps_the_five_old_values_aside(tmp_path: Path) -> None:
+    db = Database(tmp_path / "m.db")
+    migrations = load_migrations("store", "mailward.store.sqlite.migrations")
+    apply_migrations(db, [m for m in migrations if m.version <= 12])
+    with db.write() as c:
+        c.execute("INSERT INTO domains VALUES ('d1', 'example.test', 0)")
+        c.execute("INSERT INTO accounts VALUES ('a1', 'a@example.test', 'd1', 'x', 0, 0)")
+        c.execute(
+            "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES (?, ?, ?, ?)",
+            ("a1", "b1", "INBOX", 1),
+        )
+        c.execute(
+            "INSERT INTO messages (account_id, id, mailbox_id, uid, modseq, internal_us, size,"
+            " subject, sender, recipients, cc, snippet) VALUES"
+            " ('a1', 'm1', 'b1', 1, 1, 0, 10, x'01', x'02', x'03', x'04', x'05')"
+        )
+        c.execute(
+            "INSERT INTO tombstones (account_id, id, mailbox_id, mailbox_name, uid, internal_us,"
+            " size, flags, has_attachments, subject, sender, recipients, cc, snippet,"
+            " expunged_us, expunged_by, expires_us) VALUES ('a1', 'm2', 'b1', 'INBOX', 2, 0, 10,"
+            " '', 0, x'11', x'12', x'13', x'14', x'15', 0, 'a1', 9)"
+        )
+    assert [m.version for m in apply_migrations(db, migrations)] == [13]
+    c = db.read()
+    assert c.execute("SELECT * FROM legacy_list_fields ORDER BY tbl").fetchall() == [
+        ("messages", "a1", "m1", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"),
+        ("tombstones", "a1", "m2", b"\x11", b"\x12", b"\x13", b"\x14", b"\x15"),
+    ]
+    for table in ("messages", "tombstones"):
+        columns = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+        assert "summary" in columns and not columns & {"subject", "sender", "snippet"}
+        assert c.execute(f"SELECT summary FROM {table}").fetchall() == [(None,)]
+    db.close()
+
+
+def test_sealed_list_fields_bind_part_and_survive_nul_and_surrogates(tmp_path: Path) -> None:
+    from mailward.access._sealing import list_fields, opened_fields
+
+    world = build_world(tmp_path / "d", ("alice",))
+    sealer = world.rt.keyring.sealer(world.users["alice"].account_id)
+    plain = list_fields("a\x00b", "s\udcff", "t", "", "snip")
+    sealed = sealer.seal("m1", P_SUMMARY, plain)
+    assert opened_fields(sealer, "m1", sealed) == ["a\ufffdb", "s\udcff", "t", "", "snip"]
+    with pytest.raises(IntegrityError):
+        opened_fields(sealer, "m2", sealed)  # another item's
+    with pytest.raises(IntegrityError):
+        opened_fields(sealer, "m1", sealer.seal("m1", P_SUMMARY, b"only\x00three\x00fields"))
+    world.rt.close()
