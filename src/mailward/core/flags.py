@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class SystemFlag(StrEnum):
@@ -14,6 +15,7 @@ class SystemFlag(StrEnum):
 
 
 _SEEN = SystemFlag.SEEN.value  # read per message by the 100,000: no enum lookup
+_FLAGGED = SystemFlag.FLAGGED.value
 _CANONICAL = {f.value.lower(): f.value for f in SystemFlag}
 # RFC 9051 §9 (formal syntax): atom-specials may not appear in a keyword.
 _FORBIDDEN = set('(){ %*"\\]') | {chr(c) for c in range(32)} | {"\x7f"}
@@ -47,7 +49,7 @@ class Flags:
 
     @classmethod
     def parse(cls, text: str) -> "Flags":
-        return cls.of(*text.split()) if text else cls()
+        return _parsed(text) if cls is Flags else cls.of(*text.split())
 
     def __contains__(self, flag: object) -> bool:
         return flag in self.values
@@ -63,7 +65,7 @@ class Flags:
 
     @property
     def flagged(self) -> bool:
-        return "\\Flagged" in self
+        return _FLAGGED in self.values
 
     @property
     def seen(self) -> bool:
@@ -71,3 +73,10 @@ class Flags:
 
     def text(self) -> str:
         return " ".join(sorted(self.values))
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> Flags:
+    """Flags of a stored flags column. Immutable, so shared: a mailbox's messages
+    carry a handful of distinct flag sets, and a page parses 50 of them."""
+    return Flags.of(*text.split()) if text else Flags()

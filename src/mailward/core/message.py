@@ -16,9 +16,11 @@ class Owned(Protocol):
     def owner(self) -> AccountId: ...
 
 
-@dataclass(frozen=True, slots=True)
-class MessageSummary:
-    """A list entry: identity, flags and the opened private header fields."""
+class MessageSummary(NamedTuple):
+    """A list entry: identity, flags and the opened private header fields.
+
+    A NamedTuple, built in C: as a frozen dataclass each of a page's 50 cost
+    15 interpreted attribute stores."""
 
     owner: AccountId
     id: MessageId

@@ -123,22 +123,27 @@ def _rows_html(mailbox: str, items: Sequence[MessageSummary]) -> Markup:
     """The message list's lines as HTML, every value escaped (html.escape: &, <, >
     and both quotes). Built here, not in the template: there each of the 7 values
     of 50 lines went through markupsafe's escape (a Python-level Markup per value),
-    180 µs of a page's ~2 ms."""
+    180 µs of a page's ~2 ms. A line's values are escaped in one call, joined by
+    NUL (which the sealed list fields never hold, see access/_sealing.py; one
+    that did would only shift the values it follows, still escaped)."""
     base = escape(f"/mail/{quote(mailbox, safe='')}/")
     lines = []
     for m in items:
         flagged = m.flags.flagged
         snippet = m.snippet if len(m.snippet) <= 90 else m.snippet[:87] + "..."
         css = ("unread" if m.unread else "") + (" flagged" if flagged else "")
-        item = escape(m.id)
+        item, when, sender, subject, snippet = escape(
+            f"{m.id}\0{_when(m.internal_date)}\0{m.sender}\0{m.subject or '(no subject)'}"
+            f"\0{snippet}"
+        ).split("\0", 4)
         lines.append(
             f'<tr class="{css}">'
             f'<td><input type="checkbox" name="ids" value="{item}" aria-label="select"></td>'
-            f'<td class="from">{_STAR if flagged else ""}{escape(m.sender)}</td>'
-            f'<td><a href="{base}{item}">{escape(m.subject or "(no subject)")}</a>'
-            f' <span class="snippet">{escape(snippet)}</span>'
+            f'<td class="from">{_STAR if flagged else ""}{sender}</td>'
+            f'<td><a href="{base}{item}">{subject}</a>'
+            f' <span class="snippet">{snippet}</span>'
             f"{_CLIP if m.has_attachments else ''}</td>"
-            f'<td class="date">{escape(_when(m.internal_date))}</td></tr>\n'
+            f'<td class="date">{when}</td></tr>\n'
         )
     return Markup("".join(lines))  # noqa: S704 - every value above is escaped
 
