@@ -144,3 +144,24 @@ def test_sealed_list_fields_bind_part_and_survive_nul_and_surrogates(tmp_path: P
     with pytest.raises(IntegrityError):
         opened_fields(sealer, "m1", sealer.seal("m1", P_SUMMARY, b"only\x00three\x00fields"))
     world.rt.close()
+
+
+def test_a_page_with_a_row_not_yet_converted_keeps_the_others_in_line(tmp_path: Path) -> None:
+    # A page's sealed values come back concatenated, each row's length beside it;
+    # a NULL (a row not converted yet) is left out of the concatenation.
+    from mailward.access._sealing import opened_fields
+
+    world = build_world(tmp_path / "d", ("alice",))
+    ids = [world.deliver("alice", f"Letter {i}", "x") for i in range(3)]
+    with world.rt.db.write() as c:
+        c.execute("UPDATE messages SET summary = NULL WHERE id = ?", (ids[1],))
+    me = world.users["alice"].account_id
+    inbox = next(b for b in world.rt.services.store.mailboxes(me) if b.name == "INBOX")
+    rows = {r.id: r for r in world.rt.services.store.messages(me, inbox.id, 50)}
+    sealer = world.rt.keyring.sealer(me)
+    assert rows[ids[1]].sealed == b""
+    assert [opened_fields(sealer, i, rows[i].sealed)[0] for i in (ids[0], ids[2])] == [
+        "Letter 0",
+        "Letter 2",
+    ]
+    world.rt.close()
