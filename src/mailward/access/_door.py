@@ -7,14 +7,14 @@ refused (recorded, IsolationViolation) before anything of it is returned.
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
     Crossing,
     check_owner,
-    open_summary,
+    open_summaries,
 )
 from mailward.access.services import Services
 from mailward.audit import AuditRecord
@@ -120,7 +120,12 @@ class Door:
         return IsolationViolation(self._me, crossing.owner, crossing.item, crossing.detail)
 
     def _summary(self, row: MessageRow, part: str, action: Action) -> MessageSummary:
-        opened = open_summary(self._user(), self._me, row, self._name_of(row.mailbox_id))
+        return self._summaries([row], part, action)[0]
+
+    def _summaries(
+        self, rows: Sequence[MessageRow], part: str, action: Action
+    ) -> list[MessageSummary]:
+        opened = open_summaries(self._user(), self._me, rows, self._name_of)
         if isinstance(opened, Crossing):
             raise self._refuse(opened, part, action)
         return opened

@@ -10,14 +10,15 @@ as one value, part "summary": a page of 50 opens 50 values, not 250 (each openin
 costs the AES-GCM set-up, and each value its own hex in the page's query).
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mailward.core.errors import IntegrityError
 from mailward.core.flags import Flags
-from mailward.core.ids import AccountId, MessageId
+from mailward.core.ids import AccountId, MailboxId, MessageId
 from mailward.core.message import MessageSummary
-from mailward.crypto import Sealer
+from mailward.crypto import NotOpened, Sealer
 from mailward.mime import Summary
 from mailward.store import MessageRow, RowRef
 
@@ -39,10 +40,15 @@ def opened_fields(sealer: Sealer, item: str, sealed: bytes) -> list[str]:
     Raises:
         IntegrityError: the value is not this owner's for `item`, or was tampered with.
     """
-    fields = sealer.open_text(item, P_SUMMARY, sealed).split(_SEP)
-    if len(fields) != 5:
+    fields = _fields(sealer.open(item, P_SUMMARY, sealed))
+    if fields is None:
         raise IntegrityError(f"sealed list fields of {item} are malformed")
     return fields
+
+
+def _fields(plain: bytes) -> list[str] | None:
+    fields = plain.decode("utf-8", "surrogatepass").split(_SEP)
+    return fields if len(fields) == 5 else None
 
 
 def seal_fields(sealer: Sealer, item: MessageId, s: Summary) -> bytes:
@@ -90,27 +96,53 @@ def open_summary(
     sealer: Sealer, served: AccountId, row: MessageRow, mailbox_name: str
 ) -> MessageSummary | Crossing:
     """Open a row's sealed fields for `served`, or say why it must be refused."""
-    crossing = check_owner(row.account_id, served, row.id)
-    if crossing is not None:
-        return crossing
+    opened = open_summaries(sealer, served, [row], lambda _box: mailbox_name)
+    return opened if isinstance(opened, Crossing) else opened[0]
+
+
+def open_summaries(
+    sealer: Sealer,
+    served: AccountId,
+    rows: Sequence[MessageRow],
+    mailbox_name: Callable[[MailboxId], str],
+) -> list[MessageSummary] | Crossing:
+    """Open the rows' sealed fields for `served` (a page in one pass: the
+    per-row calls were a third of an inbox page's interpreter time), or say why
+    the first that must be refused is."""
+    for row in rows:
+        crossing = check_owner(row.account_id, served, row.id)
+        if crossing is not None:
+            return crossing
     try:
-        subject, sender, to, cc, snippet = opened_fields(sealer, row.id, row.sealed)
-    except IntegrityError as exc:
-        return Crossing(row.account_id, row.id, f"sealed field does not open: {exc}")
-    return MessageSummary(
-        owner=served,
-        id=row.id,
-        mailbox_id=row.mailbox_id,
-        mailbox=mailbox_name,
-        uid=row.uid,
-        modseq=row.modseq,
-        internal_date=datetime.fromtimestamp(row.internal_us / 1e6, UTC),
-        size=row.size,
-        flags=Flags.parse(row.flags),
-        subject=subject,
-        sender=sender,
-        to=to,
-        cc=cc,
-        snippet=snippet,
-        has_attachments=row.has_attachments,
-    )
+        plain = sealer.open_all(P_SUMMARY, [(row.id, row.sealed) for row in rows])
+    except NotOpened as exc:
+        owner = next(r.account_id for r in rows if r.id == exc.item)
+        return Crossing(owner, exc.item, f"sealed field does not open: {exc}")
+    out = []
+    utc, moment, flags = UTC, datetime.fromtimestamp, Flags.parse
+    for row, value in zip(rows, plain, strict=True):
+        fields = _fields(value)
+        if fields is None:
+            detail = f"sealed field does not open: sealed list fields of {row.id} are malformed"
+            return Crossing(row.account_id, row.id, detail)
+        subject, sender, to, cc, snippet = fields
+        out.append(
+            MessageSummary(
+                served,
+                row.id,
+                row.mailbox_id,
+                mailbox_name(row.mailbox_id),
+                row.uid,
+                row.modseq,
+                moment(row.internal_us / 1e6, utc),
+                row.size,
+                flags(row.flags),
+                subject,
+                sender,
+                to,
+                cc,
+                snippet,
+                row.has_attachments,
+            )
+        )
+    return out

@@ -50,7 +50,7 @@ class Reading(Door):
         box = self._mailbox(mailbox)
         before = decode_cursor(cursor) if cursor else None
         rows = self._s.store.messages(self._me, box.id, limit, before)
-        items = [self._summary(r, Part.LIST_ENTRY, Action.LIST) for r in rows]
+        items = self._summaries(rows, Part.LIST_ENTRY, Action.LIST)
         if items:
             self._s.audit.append(listed(self.principal, self._me, box.name, items))
         return page_of(self._me, items, limit)

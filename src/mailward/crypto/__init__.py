@@ -14,12 +14,13 @@ Invariants:
 
 from mailward.crypto.keys import Keyring
 from mailward.crypto.master import MasterKey, load_or_create_master_key
-from mailward.crypto.seal import Sealer
+from mailward.crypto.seal import NotOpened, Sealer
 from mailward.crypto.tls import client_context_trusting, ensure_certificate, server_context
 
 __all__ = [
     "Keyring",
     "MasterKey",
+    "NotOpened",
     "Sealer",
     "client_context_trusting",
     "ensure_certificate",

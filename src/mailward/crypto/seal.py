@@ -5,6 +5,8 @@ with its 16-byte tag. The associated data is never stored: the caller supplies t
 owner it is serving, so a value of another owner fails to open.
 """
 
+from collections.abc import Iterable
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -19,6 +21,15 @@ _OVERHEAD = 1 + _NONCE_BYTES + 16
 def associated_data(owner: str, item: str, part: str) -> bytes:
     # NUL cannot appear in ids or part names, so the encoding is unambiguous.
     return b"mailward/v1\x00" + owner.encode() + b"\x00" + item.encode() + b"\x00" + part.encode()
+
+
+class NotOpened(IntegrityError):
+    """A sealed value that does not open (wrong owner, item, part or key, or
+    tampering); `item` names it."""
+
+    def __init__(self, message: str, item: str) -> None:
+        super().__init__(message)
+        self.item = item
 
 
 class Sealer:
@@ -48,15 +59,28 @@ class Sealer:
         Raises:
             IntegrityError: wrong owner, item or part, wrong key, or tampering.
         """
-        if len(sealed) < _OVERHEAD or sealed[0] != _VERSION[0]:
-            raise IntegrityError("sealed value is malformed")
-        aad = self._aad(item, part)
-        try:
-            return self._aead.decrypt(sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :], aad)
-        except InvalidTag:
-            raise IntegrityError(
-                f"sealed {part} of {item} does not open for owner {self.owner}"
-            ) from None
+        return self.open_all(part, ((item, sealed),))[0]
+
+    def open_all(self, part: str, values: Iterable[tuple[str, bytes]]) -> list[bytes]:
+        """Open `part` of each (item, sealed value): one call for a page of them.
+
+        Raises:
+            NotOpened: for the first that does not open.
+        """
+        decrypt, aad_of, opened = self._aead.decrypt, self._aad, []
+        for item, sealed in values:
+            if len(sealed) < _OVERHEAD or sealed[0] != _VERSION[0]:
+                raise NotOpened("sealed value is malformed", item)
+            aad = aad_of(item, part)
+            try:
+                opened.append(
+                    decrypt(sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :], aad)
+                )
+            except InvalidTag:
+                raise NotOpened(
+                    f"sealed {part} of {item} does not open for owner {self.owner}", item
+                ) from None
+        return opened
 
     def seal_text(self, item: str, part: str, text: str) -> bytes:
         return self.seal(item, part, text.encode("utf-8", "surrogatepass"))
