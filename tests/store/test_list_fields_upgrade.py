@@ -7,7 +7,7 @@ import pytest
 
 from mailward.access._sealing import P_SUMMARY
 from mailward.audit.query import all_records
-from mailward.core.errors import IntegrityError, IsolationViolation
+from mailward.core.errors import IntegrityError, IsolationViolation, NotFound
 from mailward.db import Database, apply_migrations, load_migrations
 from mailward.runtime import Runtime
 from support import World, build_world, open_runtime
@@ -29,7 +29,9 @@ def _legacy(world: World) -> None:
                 texts = sealer.open_text(item, P_SUMMARY, sealed).split("\x00")
                 five = [sealer.seal_text(item, p, t) for p, t in zip(_PARTS, texts, strict=True)]
                 c.execute(
-                    "INSERT INTO legacy_list_fields VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO legacy_list_fields"
+                    " (tbl, account_id, id, subject, sender, recipients, cc, snippet)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (table, owner, item, *five),
                 )
                 c.execute(f"UPDATE {table} SET summary = NULL WHERE id = ?", (item,))
@@ -88,6 +90,9 @@ def test_a_legacy_row_that_does_not_open_for_its_owner_stays_refused(tmp_path: P
     rt = open_runtime(tmp_path / "d")
     try:
         assert rt.services.store.legacy_list_fields() == 0
+        # Bob's old values under Alice's row stay as found, flagged: evidence.
+        kept = rt.db.read().execute("SELECT id, subject FROM legacy_list_fields WHERE kept = 1")
+        assert kept.fetchall() == [(mine, bobs[0])]
         refused = sum(1 for r in all_records(rt.db) if r.outcome == "refused")
         with pytest.raises(IsolationViolation):
             rt.access(world.users["alice"]).list_messages("INBOX")
@@ -121,8 +126,8 @@ def test_migration_0013_keeps_the_five_old_values_aside(tmp_path: Path) -> None:
     assert [m.version for m in apply_migrations(db, migrations)] == [13]
     c = db.read()
     assert c.execute("SELECT * FROM legacy_list_fields ORDER BY tbl").fetchall() == [
-        ("messages", "a1", "m1", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"),
-        ("tombstones", "a1", "m2", b"\x11", b"\x12", b"\x13", b"\x14", b"\x15"),
+        ("messages", "a1", "m1", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05", 0),
+        ("tombstones", "a1", "m2", b"\x11", b"\x12", b"\x13", b"\x14", b"\x15", 0),
     ]
     for table in ("messages", "tombstones"):
         columns = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
@@ -165,3 +170,29 @@ def test_a_page_with_a_row_not_yet_converted_keeps_the_others_in_line(tmp_path: 
         "Letter 2",
     ]
     world.rt.close()
+
+
+def test_an_owner_whose_key_is_missing_stops_the_start_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    mine = world.deliver("alice", "Alice's lease", "a")
+    _legacy(world)
+    alice = world.users["alice"].account_id
+    with world.rt.db.write() as c:
+        key = c.execute("SELECT * FROM data_keys WHERE owner = ?", (alice,)).fetchone()
+        c.execute("DELETE FROM data_keys WHERE owner = ?", (alice,))
+    world.rt.close()
+    with pytest.raises(NotFound):
+        open_runtime(tmp_path / "d")
+    db = Database(tmp_path / "d" / "mailward.db")
+    with db.write() as c:  # the key is back: the next start converts the row
+        assert c.execute("SELECT count(*) FROM legacy_list_fields WHERE kept = 0").fetchone()[0]
+        c.execute(f"INSERT INTO data_keys VALUES ({', '.join('?' * len(key))})", key)
+    db.close()
+    rt = open_runtime(tmp_path / "d")
+    try:
+        assert rt.services.store.legacy_list_fields() == 0
+        assert [m.id for m in rt.access(world.users["alice"]).list_messages().items] == [mine]
+    finally:
+        rt.close()

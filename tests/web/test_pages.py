@@ -146,10 +146,16 @@ def test_the_two_plain_routes_check_their_numbers_and_sign_in(
         "/mail/INBOX?sent=1e9",
         f"/mail/INBOX/{mine}?images=<b>",
         "/mail/INBOX?welcome=99999999999999999999",
+        "/mail/INBOX?welcome=\u00b2",  # a digit to str.isdigit, not to int()
+        f"/mail/INBOX/{mine}?images=--1",
     ):
         r = client.get(path)
         assert r.status_code == 400, path
         assert "must be a number" in r.text and "Alice own note" not in r.text
+    # GET only: a HEAD of a message page must not mark it read (nor record it).
+    assert client.head(f"/mail/INBOX/{mine}").status_code == 405
+    assert client.head("/mail/INBOX").status_code == 405
+    assert w.door("alice").get_summary(mine).unread
     assert "Alice own note" in client.get("/mail/INBOX?welcome=0&sent=-1").text
     assert "Alice own note" in client.get(f"/mail/INBOX/{mine}?images=1").text
 

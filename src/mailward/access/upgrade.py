@@ -6,47 +6,53 @@ five sealed values (kept aside by the migration) get them sealed as one, part
 "summary".
 """
 
+import logging
 from collections.abc import Callable
 
 from mailward.access._sealing import P_SUMMARY, list_fields
 from mailward.access.services import Services
-from mailward.core.errors import IntegrityError, NotFound
-from mailward.core.ids import AccountId, MessageId
+from mailward.core.errors import IntegrityError
+from mailward.core.ids import MessageId
+from mailward.crypto import Sealer
 
 _LEGACY_PARTS = ("subject", "from", "to", "cc", "snippet")
 _BATCH = 500
+_log = logging.getLogger(__name__)
 
 
 def seal_list_fields_as_one(s: Services, progress: Callable[[int, int], None] | None = None) -> int:
     """Convert every row still in the old form; returns how many were converted.
 
     A row whose old values do not open under its owner's key (tampered with, or
-    another account's) keeps one of them as its new value: that does not open as
-    a "summary" either, so the row stays refused, and nothing is lost.
+    another account's) gets one of them as its new value, which does not open as
+    a "summary" either, so the row stays refused; its five old values stay in
+    `legacy_list_fields`, flagged, as found. An owner whose key cannot be had
+    stops the start (NotFound, IntegrityError): nothing is converted under a
+    doubt about the key.
     """
     store = s.store
     total = store.legacy_list_fields()
     done = 0
     while batch := store.legacy_rows(_BATCH):
-        store.set_sealed_fields(
-            [
-                (table, owner, item, _resealed(s, owner, item, old))
-                for table, owner, item, old in batch
-            ]
-        )
+        converted = []
+        for table, owner, item, old in batch:
+            sealed = _resealed(s.keyring.sealer(owner), item, old)
+            if sealed is None:
+                _log.warning("%s %s of %s: old list fields do not open; kept", table, item, owner)
+            converted.append((table, owner, item, sealed or old[0], sealed is None))
+        store.set_sealed_fields(converted)
         done += len(batch)
         if progress is not None:
             progress(done, total)
     return done
 
 
-def _resealed(s: Services, owner: AccountId, item: MessageId, old: list[bytes]) -> bytes:
+def _resealed(sealer: Sealer, item: MessageId, old: list[bytes]) -> bytes | None:
     try:
-        sealer = s.keyring.sealer(owner)
         texts = [
             sealer.open_text(item, part, value)
             for part, value in zip(_LEGACY_PARTS, old, strict=True)
         ]
-    except (IntegrityError, NotFound):
-        return old[0]
+    except IntegrityError:
+        return None
     return sealer.seal(item, P_SUMMARY, list_fields(*texts))

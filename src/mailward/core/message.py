@@ -19,8 +19,8 @@ class Owned(Protocol):
 class MessageSummary(NamedTuple):
     """A list entry: identity, flags and the opened private header fields.
 
-    A NamedTuple, built in C: as a frozen dataclass each of a page's 50 cost
-    15 interpreted attribute stores."""
+    A NamedTuple: one call builds it, where a frozen dataclass set its 15
+    fields one by one in interpreted code (50 of them a page)."""
 
     owner: AccountId
     id: MessageId

@@ -134,8 +134,11 @@ class MailStore(Protocol):
         """Up to `limit` unconverted rows: table ("messages", "tombstones"), owner,
         id, and the sealed subject, from, to, cc and snippet."""
 
-    def set_sealed_fields(self, converted: list[tuple[str, AccountId, MessageId, bytes]]) -> None:
-        """Store each row's list fields sealed as one value, in one unit."""
+    def set_sealed_fields(
+        self, converted: list[tuple[str, AccountId, MessageId, bytes, bool]]
+    ) -> None:
+        """Store each row's list fields sealed as one value, in one unit; the old
+        values are dropped, or kept (flagged) where the last element is True."""
 
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         """Whose message this id is (owner-less, and only for recording a refused

@@ -35,8 +35,9 @@ class MailboxRow:
 
 
 class MessageRow(NamedTuple):
-    """A message's row. A NamedTuple, built in C: a page of 50 of them was 12 % of
-    the page thread's time as frozen dataclasses."""
+    """A message's row. A NamedTuple: a page of them is built with tuple.__new__
+    (in C), where 50 frozen dataclasses set their 11 fields one by one in
+    interpreted code (12 % of the inbox page thread's time)."""
 
     account_id: AccountId
     id: MessageId

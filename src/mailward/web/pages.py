@@ -228,9 +228,12 @@ def logout(
 # take the same steps as `principal` and `door`.
 
 
+_NUMBER = re.compile(r"-?[0-9]{1,9}")
+
+
 def _number(request: Request, name: str) -> int:
     value = request.query_params.get(name, "0")
-    if not value.lstrip("-").isdigit() or len(value) > 9:
+    if not _NUMBER.fullmatch(value):
         raise InvalidInput(f"{name} must be a number")
     return int(value)
 
@@ -317,6 +320,10 @@ PLAIN_ROUTES = [
     Route("/mail/{mailbox}", mailbox, methods=["GET"], include_in_schema=False),
     Route("/mail/{mailbox}/{message_id}", message, methods=["GET"], include_in_schema=False),
 ]
+for _route in PLAIN_ROUTES:
+    # GET only, as the FastAPI routes were: Starlette adds HEAD to a GET route,
+    # and a HEAD of a message page would mark it read and record the reading.
+    _route.methods = {"GET"}
 
 
 @router.get("/mail/{mailbox}/{message_id}/body")

@@ -836,34 +836,40 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
 
     def legacy_list_fields(self) -> int:
         """How many rows still have their list fields as five sealed values."""
-        row = self.db.read().execute("SELECT count(*) FROM legacy_list_fields").fetchone()
-        return int(row[0])
+        row = self.db.read().execute("SELECT count(*) FROM legacy_list_fields WHERE kept = 0")
+        return int(row.fetchone()[0])
 
     def legacy_rows(self, limit: int) -> list[tuple[str, AccountId, MessageId, list[bytes]]]:
         """Up to `limit` rows not yet converted: table, owner, id, and the sealed
         subject, from, to, cc and snippet."""
         rows = self.db.read().execute(
             "SELECT tbl, account_id, id, subject, sender, recipients, cc, snippet"
-            " FROM legacy_list_fields LIMIT ?",
+            " FROM legacy_list_fields WHERE kept = 0 LIMIT ?",
             (limit,),
         )
         return [
-            (str(r[0]), AccountId(r[1]), MessageId(r[2]), [bytes(x) for x in r[3:]]) for r in rows
+            (str(t), AccountId(a), MessageId(i), [bytes(x) for x in old]) for t, a, i, *old in rows
         ]
 
-    def set_sealed_fields(self, converted: list[tuple[str, AccountId, MessageId, bytes]]) -> None:
-        """Store each row's list fields sealed as one value, in one unit."""
+    def set_sealed_fields(
+        self, converted: list[tuple[str, AccountId, MessageId, bytes, bool]]
+    ) -> None:
+        """Store each row's list fields sealed as one value, in one unit; the old
+        values are dropped, or kept (flagged) where the last element is True."""
         with self.db.write() as c:
-            for table, owner, item, sealed in converted:
+            for table, owner, item, sealed, keep in converted:
                 assert table in ("messages", "tombstones")
                 c.execute(
                     f"UPDATE {table} SET summary = ? WHERE account_id = ? AND id = ?",
                     (sealed, owner, item),
                 )
-                c.execute(
-                    "DELETE FROM legacy_list_fields WHERE tbl = ? AND account_id = ? AND id = ?",
-                    (table, owner, item),
+                where = " WHERE tbl = ? AND account_id = ? AND id = ?"
+                verb = (
+                    "UPDATE legacy_list_fields SET kept = 1"
+                    if keep
+                    else "DELETE FROM legacy_list_fields"
                 )
+                c.execute(verb + where, (table, owner, item))
 
     def message_owner(self, message_id: MessageId) -> AccountId | None:
         r = (

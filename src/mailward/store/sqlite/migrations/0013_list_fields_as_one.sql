@@ -4,6 +4,7 @@
 -- not in the database): their five sealed values move to `legacy_list_fields`,
 -- their `summary` stays NULL, and the runtime converts them when it starts, each
 -- opened with its owner's key and sealed again as one value (access/upgrade.py).
+-- DROP COLUMN needs SQLite 3.35 or newer (Debian 12 ships 3.40).
 CREATE TABLE legacy_list_fields (
     tbl        TEXT NOT NULL,  -- 'messages' or 'tombstones'
     account_id TEXT NOT NULL,
@@ -13,11 +14,15 @@ CREATE TABLE legacy_list_fields (
     recipients BLOB NOT NULL,
     cc         BLOB NOT NULL,
     snippet    BLOB NOT NULL,
+    -- 1: the values do not open under the owner's key (tampered with, or another
+    -- account's). Kept here as found; the row's summary holds one of them, which
+    -- does not open either, so the row stays refused.
+    kept       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, account_id, id)
 ) WITHOUT ROWID;
-INSERT INTO legacy_list_fields
+INSERT INTO legacy_list_fields (tbl, account_id, id, subject, sender, recipients, cc, snippet)
     SELECT 'messages', account_id, id, subject, sender, recipients, cc, snippet FROM messages;
-INSERT INTO legacy_list_fields
+INSERT INTO legacy_list_fields (tbl, account_id, id, subject, sender, recipients, cc, snippet)
     SELECT 'tombstones', account_id, id, subject, sender, recipients, cc, snippet FROM tombstones;
 ALTER TABLE messages ADD COLUMN summary BLOB;
 ALTER TABLE messages DROP COLUMN subject;
