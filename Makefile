@@ -43,6 +43,7 @@ bench: $(STAMP)
 	@if command -v wrk >/dev/null; then \
 		$(BIN)/python bench/web_bench.py --workers 2 --chart docs/web-inbox-latency.png; \
 	else echo "web_bench skipped: wrk not found (apt-get install wrk)"; fi
+	$(BIN)/python bench/page_cost.py
 	$(BIN)/python bench/killswitch_bench.py
 	$(BIN)/python bench/imap_bench.py --serve --runs 3
 	$(BIN)/python bench/imap_bench.py --serve --runs 3 --workers 2 --phases concurrent
