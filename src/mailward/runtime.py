@@ -87,7 +87,12 @@ class Runtime:
             audit,
             int(settings.retention_days * 86400),
         )
-        seal_list_fields_as_one(services, upgrading)
+        try:
+            seal_list_fields_as_one(services, upgrading)
+        except BaseException:
+            audit.close()
+            db.close()
+            raise
         passwords = Passwords(fast=settings.fast_hashing)
         switches = Switches(settings.data / "guard.json")
         incidents = Incidents(db)
