@@ -224,7 +224,7 @@ def logout(
 
 # The two pages people open most (the message list and a message) are plain
 # Starlette routes: FastAPI's dependency and parameter solving and its matching
-# through each included router cost ~7 % of an inbox page's instructions. They
+# through each included router cost ~4 % of an inbox page's instructions. They
 # take the same steps as `principal` and `door`.
 
 
