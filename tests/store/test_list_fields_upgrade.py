@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from mailward.access._sealing import P_SUMMARY
+from mailward.access._sealing import P_SUMMARY, Crossing, list_fields, open_summary
 from mailward.audit.query import all_records
-from mailward.core.errors import IntegrityError, IsolationViolation, NotFound
+from mailward.core.errors import IsolationViolation, NotFound
+from mailward.core.message import MessageSummary
 from mailward.db import Database, apply_migrations, load_migrations
 from mailward.runtime import Runtime
+from mailward.store import MessageRow
 from support import World, build_world, open_runtime
 
 _PARTS = ("subject", "from", "to", "cc", "snippet")
@@ -136,26 +138,28 @@ def test_migration_0013_keeps_the_five_old_values_aside(tmp_path: Path) -> None:
     db.close()
 
 
-def test_sealed_list_fields_bind_part_and_survive_nul_and_surrogates(tmp_path: Path) -> None:
-    from mailward.access._sealing import list_fields, opened_fields
+def _row(owner: str, item: str, sealed: bytes) -> MessageRow:
+    return MessageRow(owner, item, "b1", 1, 1, 0, 10, "", False, None, sealed)
 
+
+def test_sealed_list_fields_bind_part_and_survive_nul_and_surrogates(tmp_path: Path) -> None:
     world = build_world(tmp_path / "d", ("alice",))
-    sealer = world.rt.keyring.sealer(world.users["alice"].account_id)
+    me = world.users["alice"].account_id
+    sealer = world.rt.keyring.sealer(me)
     plain = list_fields("a\x00b", "s\udcff", "t", "", "snip")
     sealed = sealer.seal("m1", P_SUMMARY, plain)
-    assert opened_fields(sealer, "m1", sealed) == ["a\ufffdb", "s\udcff", "t", "", "snip"]
-    with pytest.raises(IntegrityError):
-        opened_fields(sealer, "m2", sealed)  # another item's
-    with pytest.raises(IntegrityError):
-        opened_fields(sealer, "m1", sealer.seal("m1", P_SUMMARY, b"only\x00three\x00fields"))
+    m = open_summary(sealer, me, _row(me, "m1", sealed), "INBOX")
+    assert isinstance(m, MessageSummary)
+    assert [m.subject, m.sender, m.to, m.cc, m.snippet] == ["a\ufffdb", "s\udcff", "t", "", "snip"]
+    assert isinstance(open_summary(sealer, me, _row(me, "m2", sealed), "INBOX"), Crossing)
+    three = sealer.seal("m1", P_SUMMARY, b"only\x00three\x00fields")
+    assert isinstance(open_summary(sealer, me, _row(me, "m1", three), "INBOX"), Crossing)
     world.rt.close()
 
 
 def test_a_page_with_a_row_not_yet_converted_keeps_the_others_in_line(tmp_path: Path) -> None:
     # A page's sealed values come back concatenated, each row's length beside it;
     # a NULL (a row not converted yet) is left out of the concatenation.
-    from mailward.access._sealing import opened_fields
-
     world = build_world(tmp_path / "d", ("alice",))
     ids = [world.deliver("alice", f"Letter {i}", "x") for i in range(3)]
     with world.rt.db.write() as c:
@@ -165,7 +169,8 @@ def test_a_page_with_a_row_not_yet_converted_keeps_the_others_in_line(tmp_path: 
     rows = {r.id: r for r in world.rt.services.store.messages(me, inbox.id, 50)}
     sealer = world.rt.keyring.sealer(me)
     assert rows[ids[1]].sealed == b""
-    assert [opened_fields(sealer, i, rows[i].sealed)[0] for i in (ids[0], ids[2])] == [
+    opened = [open_summary(sealer, me, rows[i], "INBOX") for i in (ids[0], ids[2])]
+    assert [m.subject for m in opened if isinstance(m, MessageSummary)] == [
         "Letter 0",
         "Letter 2",
     ]

@@ -49,7 +49,7 @@ class Flags:
 
     @classmethod
     def parse(cls, text: str) -> "Flags":
-        return _parsed(text) if cls is Flags else cls.of(*text.split())
+        return _parsed(text)
 
     def __contains__(self, flag: object) -> bool:
         return flag in self.values
