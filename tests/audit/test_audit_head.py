@@ -73,3 +73,58 @@ def test_two_processes_advancing_one_head_file_never_move_it_back(tmp_path: Path
     assert read_head(path, key).seq == two.newest(key) == 14
     one.close()
     two.close()
+
+
+def test_a_forged_newer_slot_is_not_taken_and_a_known_one_is_not_rechecked(tmp_path: Path) -> None:
+    from mailward.audit.head import SLOT_BYTES, HeadFile, encode_slot
+
+    path, key = tmp_path / "head", os.urandom(32)
+    head = HeadFile(path)
+    assert head.advance(key, Head(20, bytes(32), 1)) == 20
+    # Someone without the key writes a slot claiming seq 99 into the other slot.
+    forged = encode_slot(os.urandom(32), Head(99, bytes(32), 2))
+    with path.open("r+b") as f:
+        f.seek(SLOT_BYTES)
+        f.write(forged)
+    assert head.newest(key) == 20  # the claim of 99 was checked and refused
+    assert head.newest(key, above=20) == 20
+    assert head.advance(key, Head(21, bytes(32), 3), known=20) == 21  # not blocked by it
+    assert read_head(path, key).seq == 21
+    # A slot in another form (not encode_slot's) is checked in full, not skipped.
+    with path.open("r+b") as f:
+        f.seek(0)
+        f.write(b'{ "seq": 500 }'.ljust(SLOT_BYTES - 1) + b"\n")
+    assert head.newest(key, above=21) == 21
+    head.close()
+
+
+def test_the_head_file_is_synced_once_commits_pause_not_at_every_wake(tmp_path: Path) -> None:
+    from mailward.audit.head import HeadFile
+
+    syncs: list[float] = []
+    real_sync = HeadFile.sync
+
+    def counted(self: HeadFile) -> None:
+        syncs.append(time.monotonic())
+        real_sync(self)
+
+    path, key = tmp_path / "head", os.urandom(32)
+    publisher = HeadPublisher(path, key, lambda h: None, interval_s=60.0, trail_s=0.02, sync_s=60.0)
+    publisher._file.sync = counted.__get__(publisher._file)  # type: ignore[method-assign]
+    seq = 0
+    end = time.monotonic() + 0.4  # twenty trail periods of steady commits
+    while time.monotonic() < end:
+        seq += 1
+        publisher.offer(Head(seq, bytes(32), 1))
+        time.sleep(0.001)
+    during = len(syncs)
+    # The thread kept the head moving while commits went on...
+    assert read_head(path, key).seq > 1
+    deadline = time.monotonic() + 5
+    while (len(syncs) == during or read_head(path, key).seq < seq) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # ...synced it once they paused, and not at each of its twenty wakes before.
+    assert read_head(path, key).seq == seq
+    assert len(syncs) > during
+    assert during <= 5
+    publisher.close()

@@ -5,9 +5,12 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from mailward.audit import AuditRecord
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailward.audit import AuditRecord, encode_one, encode_record
 from mailward.audit.query import all_records
-from mailward.audit.record import encode
+from mailward.audit.record import chain_hash, encode, record_hash
 from mailward.runtime import Runtime
 from support import build_world
 
@@ -92,3 +95,39 @@ def test_with_the_log_off_mail_is_stored_and_nothing_is_recorded(tmp_path: Path)
     rt = Runtime.open(w.rt.settings)  # and the next start finds an empty, valid log
     assert rt.verify_audit().ok
     rt.close()
+
+
+_field = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+
+
+@given(
+    actor=_field, session=_field, protocol=_field, remote=_field, owner=_field,
+    mailbox=_field, item=_field, unread=st.booleans(), part=_field,
+    action=st.sampled_from(["deliver", "append", "read"]),
+)  # fmt: skip
+def test_encode_one_gives_the_bytes_of_the_general_encoder(
+    actor: str, session: str, protocol: str, remote: str, owner: str, mailbox: str,
+    item: str, unread: bool, part: str, action: str,
+) -> None:  # fmt: skip
+    # The delivery path's encoder must chain exactly what encode_record would:
+    # the same body, the same "someone else acted" owner, NUL replaced the same way.
+    general = encode_record(
+        AuditRecord(
+            actor, session, protocol, remote, owner, mailbox, (item,), (unread,), part,
+            action, "allowed",
+        )
+    )  # fmt: skip
+    assert encode_one(
+        actor, session, protocol, remote, owner, mailbox, item, unread, part, action
+    ) == general  # fmt: skip
+
+
+def test_encode_one_replaces_nul_as_the_general_encoder_does() -> None:
+    fields, other = encode_one("a\x00b", "s", "smtp", "", "o", "IN\x00BOX", "m", True, "", "append")
+    assert fields.startswith("a\ufffdb\x00s\x00smtp\x00\x00o\x00IN\ufffdBOX\x00m\x001".encode())
+    assert other == "o"  # someone else appended to o's mailbox
+
+
+@given(st.binary(max_size=600))
+def test_the_writers_hash_is_sha256(body: bytes) -> None:
+    assert chain_hash(bytearray(body)) == hashlib.sha256(body).digest() == record_hash(body)

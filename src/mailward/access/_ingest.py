@@ -3,10 +3,9 @@ record as one unit of work (durable together, or not at all)."""
 
 from dataclasses import dataclass
 
-from mailward.access._recording import record
 from mailward.access._sealing import P_RAW, seal_fields
 from mailward.access.services import Services
-from mailward.audit import Prepared, encode_record
+from mailward.audit import Prepared, encode_one
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import InvalidInput
 from mailward.core.flags import Flags
@@ -68,11 +67,21 @@ def store_sealed(
     apart = {m.item for m in messages if not s.blobs.joins_transaction(len(m.raw))}
     # The records are encoded here, outside the writer's turn (and not built at all
     # when the log is off).
-    unread = [not flags.seen]
+    unread = not flags.seen
+    p = principal
     ready: list[Prepared | None] = (
         [
-            encode_record(
-                record(principal, m.owner, m.box.name, [m.item], unread, Part.NONE, action)
+            encode_one(
+                p.account_id,
+                p.session_id,
+                p.protocol,
+                p.remote,
+                m.owner,
+                m.box.name,
+                m.item,
+                unread,
+                Part.NONE,
+                action,
             )
             for m in messages
         ]

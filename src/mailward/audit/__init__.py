@@ -21,7 +21,7 @@ Invariants:
 
 from mailward.audit.record import AuditRecord, StoredRecord
 from mailward.audit.verify import Problem, VerifyResult, verify_chain, verify_window
-from mailward.audit.writer import AuditLog, Prepared, encode_record
+from mailward.audit.writer import AuditLog, Prepared, encode_one, encode_record
 
 __all__ = [
     "AuditLog",
@@ -30,6 +30,7 @@ __all__ = [
     "Problem",
     "StoredRecord",
     "VerifyResult",
+    "encode_one",
     "encode_record",
     "verify_chain",
     "verify_window",

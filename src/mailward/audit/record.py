@@ -17,7 +17,8 @@ only for what someone other than the owner did: the "access to my mailbox" index
 """
 
 import hashlib
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -141,7 +142,34 @@ def encode(
 
 
 def record_hash(body: bytes | bytearray) -> bytes:
+    """SHA-256 of a body through OpenSSL: the faster one for many in a row
+    (verify walks the whole log)."""
     return hashlib.sha256(body).digest()
+
+
+def _builtin_sha256() -> Callable[[bytes | bytearray], "hashlib._Hash"]:
+    """CPython's own SHA-256 (`_sha2` from 3.12, `_sha256` before), else OpenSSL's.
+
+    The writer hashes one record between a delivery's sealing and its row insert,
+    with the CPU's caches full of other work. There OpenSSL's digest path (context
+    allocation, provider lookup, locks) cost about 11 µs a record in place, where
+    a loop of hashes takes 0.4 µs; CPython's smaller code took about 5 µs.
+    The digest is the same (tests compare the two).
+    """
+    for name in ("_sha2", "_sha256"):
+        try:
+            return importlib.import_module(name).sha256  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_sha256_builtin = _builtin_sha256()
+
+
+def chain_hash(body: bytes | bytearray) -> bytes:
+    """SHA-256 of one body as the writer appends it (see `_builtin_sha256`)."""
+    return _sha256_builtin(body).digest()
 
 
 def others_owner(owner: str, actor: str, action: str) -> str | None:

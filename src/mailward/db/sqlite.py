@@ -119,6 +119,10 @@ class Database:
     def _in_unit(self) -> bool:
         return bool(getattr(self._local, "in_unit", False))
 
+    def unit_connection(self) -> sqlite3.Connection | None:
+        """The writer's connection when called inside a unit of work, else None."""
+        return self._writer if getattr(self._local, "in_unit", False) else None
+
     def _claim(self, unit: _Unit) -> bool:
         """Become leader now (True), or queue `unit` to be run or promoted (False)."""
         with self._mutex:
