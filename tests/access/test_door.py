@@ -228,3 +228,38 @@ def test_copy_commits_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPat
     monkeypatch.undo()
     assert alice.list_messages("Archive").items == []
     assert [m.subject for m in alice.copy(ids, "Archive")] == ["c0", "c1", "c2"]
+
+
+def test_a_deferred_listing_hands_out_nothing_before_its_record_is_written(world: World) -> None:
+    ids = [world.deliver("alice", f"statement {i}") for i in range(3)]
+    alice = world.door("alice")
+    before = len(records(world, "list"))
+    pending = alice.list_messages_deferred("INBOX", open_up_to=1 << 20)
+    assert pending.opened
+    shaped = pending.shaped(lambda page: [m.subject for m in page.items])
+    assert len(records(world, "list")) == before  # read and opened, not yet recorded
+    assert shaped.complete() == ["statement 2", "statement 1", "statement 0"]
+    listed = records(world, "list")
+    assert len(listed) == before + 1 and set(listed[-1].items) == set(ids)
+    assert listed[-1].unread == "111"
+
+
+def test_a_deferred_listing_too_large_to_open_at_the_call_opens_at_completion(
+    world: World,
+) -> None:
+    world.deliver("alice", "contract")
+    pending = world.door("alice").list_messages_deferred("INBOX", open_up_to=10)
+    assert not pending.opened
+    seen: list[str] = []
+    shaped = pending.then(lambda page: seen.append("recorded")).shaped(
+        lambda page: [m.subject for m in page.items]
+    )
+    assert seen == []  # nothing opened or recorded yet
+    assert shaped.complete() == ["contract"]
+    assert seen == ["recorded"] and records(world, "list")[-1].items
+
+
+def test_a_deferred_listing_of_an_empty_folder_records_nothing(world: World) -> None:
+    before = len(records(world))
+    page = world.door("alice").list_messages_deferred("Junk", open_up_to=1 << 20).complete()
+    assert page.items == [] and len(records(world)) == before

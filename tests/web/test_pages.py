@@ -240,3 +240,29 @@ def test_times_are_shown_to_the_minute_in_utc() -> None:
         assert _when(us=stamp // timedelta(microseconds=1)) == shown
     naive = datetime(2026, 1, 2, 3, 4, 5)
     assert _when(naive) == "2026-01-02 03:04 UTC"
+
+
+def test_a_list_too_large_for_the_event_loop_is_built_in_the_pool_and_recorded(
+    web: tuple[World, TestClient],
+) -> None:
+    # A page's sealed list fields over pages._LOOP_BYTES are opened and rendered in
+    # the thread pool instead of on the event loop; the page is the same, and the
+    # listing is recorded before it is sent either way.
+    from mailward.audit.query import all_records
+    from mailward.web import pages
+
+    w, client = web
+    long_to = ", ".join(f"reader{i}@example.test" for i in range(12_000))  # ~280 KB
+    w.deliver("alice", "Short note")
+    address = w.users["alice"].address
+    raw = make_message("Long list of readers", "body", to=long_to)
+    big = w.rt.system().deliver([address], raw)[address]
+    sign_in(client, "alice")
+    large = w.door("alice").list_messages_deferred("INBOX", open_up_to=pages._LOOP_BYTES)
+    assert not large.opened  # (not completed: nothing recorded, nothing handed out)
+    before = [r for r in all_records(w.rt.db) if r.action == "list"]
+    page = client.get("/mail/INBOX")
+    assert page.status_code == 200
+    assert "Long list of readers" in page.text and "Short note" in page.text
+    listed = [r for r in all_records(w.rt.db) if r.action == "list"]
+    assert len(listed) == len(before) + 1 and big in listed[-1].items

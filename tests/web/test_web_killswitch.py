@@ -25,6 +25,13 @@ class _HeldDoor:
         assert self._go.wait(10)
         return page
 
+    def list_messages_deferred(self, *args: Any, **kwargs: Any) -> Any:
+        def held(page: Any) -> None:  # off the event loop, once the listing is recorded
+            self._entered.set()
+            assert self._go.wait(10)
+
+        return self._door.list_messages_deferred(*args, **kwargs).then(held)
+
 
 def test_engaged_web_scope_stops_new_and_in_flight_requests(
     web: tuple[World, TestClient],

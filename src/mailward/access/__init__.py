@@ -23,6 +23,7 @@ from mailward.access._queueing import QueuedMail, QueuedRecipient, RecipientStat
 from mailward.access.delegation import Delegation, GrantInfo
 from mailward.access.evidence import AccessEntry
 from mailward.access.mail import MailAccess
+from mailward.access.pending import Pending
 from mailward.access.relaying import Relaying, Unopenable
 from mailward.access.restoring import RESTORED, Restoring
 from mailward.access.searching import SearchQuery
@@ -37,6 +38,7 @@ __all__ = [
     "Delegation",
     "GrantInfo",
     "MailAccess",
+    "Pending",
     "QueuedMail",
     "QueuedRecipient",
     "RecipientStatus",

@@ -12,6 +12,7 @@ from mailward.access._recording import listed
 from mailward.access._sealing import (
     Crossing,
 )
+from mailward.access.pending import Pending
 from mailward.core.access_event import Action, Part, attachment
 from mailward.core.errors import (
     NotFound,
@@ -54,6 +55,41 @@ class Reading(Door):
         if items:
             self._s.audit.append(listed(self.principal, self._me, box.name, items))
         return page_of(self._me, items, limit)
+
+    def list_messages_deferred(
+        self,
+        mailbox: str = "INBOX",
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        open_up_to: int,
+    ) -> Pending[Page[MessageSummary]]:
+        """`list_messages` in two steps, for an event loop: the rows are read now
+        and, if their sealed list fields total at most `open_up_to` bytes, opened
+        now; `complete()` (blocking) opens them otherwise, records each listed item
+        durably, and only then returns the page.
+
+        Reads and unsealing take microseconds; the record's write waits for the
+        write lock, other writers' commits and the flush, which an event loop
+        serving other connections must not. A crossing found now is refused (and
+        recorded) at once: an incident, never what a client can cause.
+        """
+        limit = checked_limit(limit)
+        box = self._mailbox(mailbox)
+        before = decode_cursor(cursor) if cursor else None
+        rows = self._s.store.messages(self._me, box.id, limit, before)
+        early = None
+        if sum(len(r.sealed) for r in rows) <= open_up_to:
+            early = page_of(self._me, self._summaries(rows, Part.LIST_ENTRY, Action.LIST), limit)
+
+        def finish(page: Page[MessageSummary] | None) -> Page[MessageSummary]:
+            if page is None:
+                page = page_of(self._me, self._summaries(rows, Part.LIST_ENTRY, Action.LIST), limit)
+            if page.items:
+                self._s.audit.append(listed(self.principal, self._me, box.name, page.items))
+            return page
+
+        return Pending(finish, early)
 
     def get_summary(self, message_id: str) -> MessageSummary:
         """One list entry (subject, from, to, snippet, flags)."""

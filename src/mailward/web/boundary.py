@@ -18,6 +18,7 @@ import anyio
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailward.access import Pending
 from mailward.auth import Sessions
 from mailward.core.errors import MailwardError
 from mailward.core.principal import Principal, Protocol
@@ -30,6 +31,7 @@ STAMP_HEADER = b"x-mailward-stamp"
 # The part of an item each call hands out (attachments: numbered below).
 _PARTS = {
     "list_messages": "list-entry",
+    "list_messages_deferred": "list-entry",
     "get_summary": "list-entry",
     "search": "list-entry",
     "get_message": "body",
@@ -72,6 +74,8 @@ class _Witness:
                 part = f"attachment:{args[1] if len(args) > 1 else kwargs.get('index')}"
             else:
                 part = _PARTS.get(name, name)
+            if isinstance(result, Pending):  # stamped when it hands the result out
+                return result.then(lambda value: stamp.add(value, part, flag))
             stamp.add(result, part, flag)
             return result
 
