@@ -266,3 +266,24 @@ def test_a_list_too_large_for_the_event_loop_is_built_in_the_pool_and_recorded(
     assert "Long list of readers" in page.text and "Short note" in page.text
     listed = [r for r in all_records(w.rt.db) if r.action == "list"]
     assert len(listed) == len(before) + 1 and big in listed[-1].items
+
+
+def test_a_nul_in_a_list_value_cannot_shift_another_lines_values() -> None:
+    # The page's values are escaped in one call joined by NUL; the sealed list
+    # fields never hold one, but if one did it must stay within its own line.
+    from datetime import UTC, datetime
+
+    from mailward.core.flags import Flags
+    from mailward.core.message import MessageSummary
+    from mailward.web.pages import _rows_html
+
+    def summary(i: int, subject: str) -> MessageSummary:
+        return MessageSummary(
+            "acct", f"id{i}", "box", "INBOX", i, i, datetime.fromtimestamp(0, UTC), 1,  # type: ignore[arg-type]
+            Flags.parse(""), subject, f"sender{i}", "", "", f"snippet{i}", False,
+        )  # fmt: skip
+
+    html = str(_rows_html("INBOX", [summary(0, "a\x00<b>"), summary(1, "second")]))
+    first, second = html.split("</tr>")[:2]
+    assert "a\ufffd&lt;b&gt;" in first and "sender0" in first and "snippet0" in first
+    assert "second" in second and "sender1" in second and "snippet1" in second

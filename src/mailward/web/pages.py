@@ -125,19 +125,23 @@ def _rows_html(mailbox: str, items: Sequence[MessageSummary]) -> Markup:
     """The message list's lines as HTML, every value escaped (html.escape: &, <, >
     and both quotes). Built here, not in the template: there each of the 7 values
     of 50 lines went through markupsafe's escape (a Python-level Markup per value),
-    180 µs of a page's ~2 ms. A line's values are escaped in one call, joined by
-    NUL (which the sealed list fields never hold, see access/_sealing.py; one
-    that did would only shift the values it follows, still escaped)."""
+    180 µs of a page's ~2 ms. The page's values are escaped in one call, joined by
+    NUL (which the sealed list fields never hold, see access/_sealing.py; one that
+    did is replaced first): one call per line had cost a third of this function."""
     base = escape(f"/mail/{quote(mailbox, safe='')}/")
-    lines = []
+    values: list[str] = []
     for m in items:
-        flagged = m.flags.flagged
         snippet = m.snippet if len(m.snippet) <= 90 else m.snippet[:87] + "..."
+        values += (m.id, _when(m.internal_date), m.sender, m.subject or "(no subject)", snippet)
+    text = "\0".join(values)
+    if text.count("\0") != len(values) - 1:
+        text = "\0".join([v.replace("\0", "\ufffd") for v in values])
+    escaped = escape(text).split("\0") if values else []
+    lines = []
+    for i, m in enumerate(items):
+        item, when, sender, subject, snippet = escaped[5 * i : 5 * i + 5]
+        flagged = m.flags.flagged
         css = ("unread" if m.unread else "") + (" flagged" if flagged else "")
-        item, when, sender, subject, snippet = escape(
-            f"{m.id}\0{_when(m.internal_date)}\0{m.sender}\0{m.subject or '(no subject)'}"
-            f"\0{snippet}"
-        ).split("\0", 4)
         lines.append(
             f'<tr class="{css}">'
             f'<td><input type="checkbox" name="ids" value="{item}" aria-label="select"></td>'
