@@ -3,9 +3,11 @@ second account that must see nothing."""
 
 import pytest
 
+from mailward.access import Pending
 from mailward.audit.query import all_records
 from mailward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mailward.core.flags import Flags
+from mailward.core.message import MailboxView
 from support import World, make_message
 
 
@@ -230,13 +232,17 @@ def test_copy_commits_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPat
     assert [m.subject for m in alice.copy(ids, "Archive")] == ["c0", "c1", "c2"]
 
 
+def _view(world: World, name: str, **kw: int) -> "Pending[MailboxView]":
+    limits = {"open_up_to": 1 << 20, "folders_up_to": 1000} | kw
+    return world.door(name).mailbox_view_deferred("INBOX", **limits)
+
+
 def test_a_deferred_listing_hands_out_nothing_before_its_record_is_written(world: World) -> None:
     ids = [world.deliver("alice", f"statement {i}") for i in range(3)]
-    alice = world.door("alice")
     before = len(records(world, "list"))
-    pending = alice.list_messages_deferred("INBOX", open_up_to=1 << 20)
+    pending = _view(world, "alice")
     assert pending.opened
-    shaped = pending.shaped(lambda page: [m.subject for m in page.items])
+    shaped = pending.shaped(lambda view: [m.subject for m in view.page.items])
     assert len(records(world, "list")) == before  # read and opened, not yet recorded
     assert shaped.complete() == ["statement 2", "statement 1", "statement 0"]
     listed = records(world, "list")
@@ -244,22 +250,39 @@ def test_a_deferred_listing_hands_out_nothing_before_its_record_is_written(world
     assert listed[-1].unread == "111"
 
 
-def test_a_deferred_listing_too_large_to_open_at_the_call_opens_at_completion(
-    world: World,
-) -> None:
+def test_a_deferred_listing_too_large_for_the_call_is_read_at_completion(world: World) -> None:
     world.deliver("alice", "contract")
-    pending = world.door("alice").list_messages_deferred("INBOX", open_up_to=10)
-    assert not pending.opened
-    seen: list[str] = []
-    shaped = pending.then(lambda page: seen.append("recorded")).shaped(
-        lambda page: [m.subject for m in page.items]
-    )
-    assert seen == []  # nothing opened or recorded yet
-    assert shaped.complete() == ["contract"]
-    assert seen == ["recorded"] and records(world, "list")[-1].items
+    for kw in ({"open_up_to": 10}, {"folders_up_to": 3}):  # the page's bytes, the folders
+        before = len(records(world))
+        pending = _view(world, "alice", **kw)
+        assert not pending.opened
+        shaped = pending.shaped(lambda view: ([m.subject for m in view.page.items], view.folders))
+        assert len(records(world)) == before  # nothing recorded yet
+        subjects, folders = shaped.complete()
+        assert subjects == ["contract"] and "INBOX" in {f.name for f in folders}
+        assert len(records(world)) == before + 1 and records(world)[-1].action == "list"
 
 
 def test_a_deferred_listing_of_an_empty_folder_records_nothing(world: World) -> None:
     before = len(records(world))
-    page = world.door("alice").list_messages_deferred("Junk", open_up_to=1 << 20).complete()
-    assert page.items == [] and len(records(world)) == before
+    view = (
+        world.door("alice")
+        .mailbox_view_deferred("Junk", open_up_to=1 << 20, folders_up_to=1000)
+        .complete()
+    )
+    assert view.page.items == [] and len(records(world)) == before
+
+
+def test_an_account_has_at_most_max_mailboxes_folders(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailward.access import changing
+
+    alice = world.door("alice")
+    have = len(alice.mailboxes())
+    monkeypatch.setattr(changing, "MAX_MAILBOXES", have + 2)
+    alice.create_mailbox("one")
+    alice.create_mailbox("two")
+    with pytest.raises(Conflict, match="at most"):
+        alice.create_mailbox("three")
+    assert len(alice.mailboxes()) == have + 2

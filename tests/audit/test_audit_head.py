@@ -5,6 +5,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from mailward.audit.head import Head, HeadPublisher, read_head
 from mailward.runtime import AUDIT_HEAD_KEY
 from support import build_world
@@ -75,26 +77,39 @@ def test_two_processes_advancing_one_head_file_never_move_it_back(tmp_path: Path
     two.close()
 
 
-def test_a_forged_newer_slot_is_not_taken_and_a_known_one_is_not_rechecked(tmp_path: Path) -> None:
+def test_a_forged_newer_slot_is_not_taken_and_a_known_one_is_not_rechecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailward.audit import head as head_module
     from mailward.audit.head import SLOT_BYTES, HeadFile, encode_slot
 
+    checked: list[int] = []
+    real_slot = head_module._slot
+
+    def counted(key: bytes, data: bytes) -> Head | None:
+        checked.append(1)
+        return real_slot(key, data)
+
+    monkeypatch.setattr(head_module, "_slot", counted)
     path, key = tmp_path / "head", os.urandom(32)
     head = HeadFile(path)
     assert head.advance(key, Head(20, bytes(32), 1)) == 20
+    checked.clear()
+    assert head.newest(key, above=20) == 20 and checked == []  # seq 20 and a blank slot
     # Someone without the key writes a slot claiming seq 99 into the other slot.
     forged = encode_slot(os.urandom(32), Head(99, bytes(32), 2))
     with path.open("r+b") as f:
         f.seek(SLOT_BYTES)
         f.write(forged)
-    assert head.newest(key) == 20  # the claim of 99 was checked and refused
-    assert head.newest(key, above=20) == 20
+    assert head.newest(key, above=20) == 20 and len(checked) == 1  # checked and refused
     assert head.advance(key, Head(21, bytes(32), 3), known=20) == 21  # not blocked by it
     assert read_head(path, key).seq == 21
     # A slot in another form (not encode_slot's) is checked in full, not skipped.
     with path.open("r+b") as f:
         f.seek(0)
         f.write(b'{ "seq": 500 }'.ljust(SLOT_BYTES - 1) + b"\n")
-    assert head.newest(key, above=21) == 21
+    checked.clear()
+    assert head.newest(key, above=21) == 21 and len(checked) == 1
     head.close()
 
 

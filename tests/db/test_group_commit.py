@@ -1,9 +1,7 @@
 """The writer: units from many threads share commits, fail alone, and are durable."""
 
-import contextlib
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -115,30 +113,4 @@ def test_a_failing_pre_commit_hook_fails_the_batch_and_leaves_no_open_transactio
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
     db.run(lambda c: c.execute("INSERT INTO t (k) VALUES (8)"))  # the writer still works
     assert db.read().execute("SELECT k FROM t").fetchall() == [(8,)]
-    db.close()
-
-
-def test_commits_reach_the_database_file_without_waiting_for_a_threshold(tmp_path: Path) -> None:
-    # SQLite's own checkpoint is off (it ran inside a COMMIT, holding the write lock
-    # for 10-15 ms); the checkpointer thread copies the WAL into the file instead.
-    # An immutable connection reads the file alone, never the WAL.
-    db = Database(tmp_path / "t.db")
-    with db.write() as c:
-        c.execute("CREATE TABLE t (v INTEGER)")
-    for i in range(5):
-        db.run(lambda c, i=i: c.execute("INSERT INTO t VALUES (?)", (i,)))
-    assert db._writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    uri = f"file:{tmp_path / 't.db'}?immutable=1"
-    deadline = time.monotonic() + 10
-    count = 0
-    while time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as raw:
-            try:
-                count = raw.execute("SELECT count(*) FROM t").fetchone()[0]
-            except sqlite3.OperationalError:  # the table not in the file yet
-                count = -1
-        if count == 5:
-            break
-        time.sleep(0.02)
-    assert count == 5
     db.close()

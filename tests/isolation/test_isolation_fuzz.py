@@ -99,11 +99,11 @@ class Isolation(RuleBasedStateMachine):
         return {
             "list": lambda: door.list_messages("INBOX"),
             # the web's two steps: opened at the call, or (too large) at completion
-            "list-deferred": lambda: door.list_messages_deferred(
-                "INBOX", open_up_to=1 << 30
+            "list-deferred": lambda: door.mailbox_view_deferred(
+                "INBOX", open_up_to=1 << 30, folders_up_to=1000
             ).complete(),
-            "list-deferred-large": lambda: door.list_messages_deferred(
-                "INBOX", open_up_to=0
+            "list-deferred-large": lambda: door.mailbox_view_deferred(
+                "INBOX", open_up_to=0, folders_up_to=1000
             ).complete(),
             "read": lambda: door.get_message(item),
             "raw": lambda: door.get_raw(item),

@@ -1,9 +1,12 @@
 """The mail pages over HTTP: sign-in, lists, messages, attachments, and the rules
 every response keeps (no-store, CSP, CSRF, 404 for what is not yours)."""
 
+import asyncio
 import re
+from typing import Any
 from urllib.parse import unquote
 
+import pytest
 from fastapi.testclient import TestClient
 from web_support import sign_in
 
@@ -242,30 +245,78 @@ def test_times_are_shown_to_the_minute_in_utc() -> None:
     assert _when(naive) == "2026-01-02 03:04 UTC"
 
 
+def _where_rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Where each message list is rendered from now on: "loop" or "pool"."""
+    from mailward.web import pages
+
+    seen: list[str] = []
+    real = pages._mailbox_response
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            seen.append("loop")
+        except RuntimeError:
+            seen.append("pool")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "_mailbox_response", spy)
+    return seen
+
+
 def test_a_list_too_large_for_the_event_loop_is_built_in_the_pool_and_recorded(
-    web: tuple[World, TestClient],
+    web: tuple[World, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A page's sealed list fields over pages._LOOP_BYTES are opened and rendered in
-    # the thread pool instead of on the event loop; the page is the same, and the
-    # listing is recorded before it is sent either way.
+    # A page's sealed list fields over pages._LOOP_BYTES, or more folders than
+    # pages._LOOP_FOLDERS: read, opened and rendered in the thread pool instead of
+    # on the event loop; the page is the same, and the listing recorded either way.
     from mailward.audit.query import all_records
     from mailward.web import pages
 
     w, client = web
-    long_to = ", ".join(f"reader{i}@example.test" for i in range(12_000))  # ~280 KB
-    w.deliver("alice", "Short note")
-    address = w.users["alice"].address
-    raw = make_message("Long list of readers", "body", to=long_to)
-    big = w.rt.system().deliver([address], raw)[address]
     sign_in(client, "alice")
-    large = w.door("alice").list_messages_deferred("INBOX", open_up_to=pages._LOOP_BYTES)
-    assert not large.opened  # (not completed: nothing recorded, nothing handed out)
-    before = [r for r in all_records(w.rt.db) if r.action == "list"]
+    seen = _where_rendered(monkeypatch)
+
+    def listings() -> int:
+        return sum(1 for r in all_records(w.rt.db) if r.action == "list")
+
+    w.deliver("alice", "Short note")
+    before = listings()
+    assert "Short note" in client.get("/mail/INBOX").text
+    assert seen == ["loop"] and listings() == before + 1
+
+    long_to = ", ".join(f"reader{i}@example.test" for i in range(12_000))  # ~280 KB
+    address = w.users["alice"].address
+    big = w.rt.system().deliver([address], make_message("Long list", "body", to=long_to))[address]
     page = client.get("/mail/INBOX")
-    assert page.status_code == 200
-    assert "Long list of readers" in page.text and "Short note" in page.text
-    listed = [r for r in all_records(w.rt.db) if r.action == "list"]
-    assert len(listed) == len(before) + 1 and big in listed[-1].items
+    assert page.status_code == 200 and "Long list" in page.text and "Short note" in page.text
+    assert seen == ["loop", "pool"] and listings() == before + 2
+    assert big in [r for r in all_records(w.rt.db) if r.action == "list"][-1].items
+
+    monkeypatch.setattr(pages, "_LOOP_BYTES", 1 << 30)
+    monkeypatch.setattr(pages, "_LOOP_FOLDERS", 3)  # alice has the six standard folders
+    assert "Long list" in client.get("/mail/INBOX").text
+    assert seen == ["loop", "pool", "pool"] and listings() == before + 3
+
+
+def test_an_inbox_page_whose_listing_cannot_be_recorded_is_not_sent(
+    web: tuple[World, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, client = web
+    w.deliver("alice", "Private statement")
+    sign_in(client, "alice")
+    seen = _where_rendered(monkeypatch)
+    audit = w.rt.services.audit
+
+    def broken(record: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(audit, "append", broken)
+    client_500 = TestClient(client.app, raise_server_exceptions=False)
+    client_500.cookies = client.cookies
+    page = client_500.get("/mail/INBOX")
+    assert seen == ["loop"]  # rendered on the loop, then held for the record
+    assert page.status_code == 500 and "Private statement" not in page.text
 
 
 def test_a_nul_in_a_list_value_cannot_shift_another_lines_values() -> None:

@@ -25,12 +25,12 @@ class _HeldDoor:
         assert self._go.wait(10)
         return page
 
-    def list_messages_deferred(self, *args: Any, **kwargs: Any) -> Any:
+    def mailbox_view_deferred(self, *args: Any, **kwargs: Any) -> Any:
         def held(page: Any) -> None:  # off the event loop, once the listing is recorded
             self._entered.set()
             assert self._go.wait(10)
 
-        return self._door.list_messages_deferred(*args, **kwargs).then(held)
+        return self._door.mailbox_view_deferred(*args, **kwargs).then(held)
 
 
 def test_engaged_web_scope_stops_new_and_in_flight_requests(

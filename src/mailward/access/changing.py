@@ -23,7 +23,7 @@ from mailward.core.errors import (
 )
 from mailward.core.flags import Flags, SystemFlag
 from mailward.core.ids import MessageId, new_mailbox_id, new_message_id
-from mailward.core.mailbox import MailboxInfo, SpecialUse, validate_mailbox_name
+from mailward.core.mailbox import MAX_MAILBOXES, MailboxInfo, SpecialUse, validate_mailbox_name
 from mailward.core.message import MessageSummary
 from mailward.mime import summarize
 from mailward.store import MailboxRow, NewMessage
@@ -36,8 +36,11 @@ class Changing(Door):
     # -- mailboxes ---------------------------------------------------------------------
 
     def create_mailbox(self, name: str) -> MailboxInfo:
+        """A user folder; at most MAX_MAILBOXES per account (Conflict beyond)."""
         self._user()
         name = validate_mailbox_name(name)
+        if len(self._s.store.mailboxes(self._me)) >= MAX_MAILBOXES:
+            raise Conflict(f"at most {MAX_MAILBOXES} folders per account")
         return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
 
     def rename_mailbox(self, name: str, new_name: str) -> None:

@@ -51,7 +51,8 @@ class Pending(Generic[T]):
         """The result shaped by `shape` (the page rendered): now, on this thread,
         when the result is at hand, else at completion. Either way `complete`
         hands the shape out only once the access is recorded; `shape` must keep
-        what it is given to itself."""
+        what it is given to itself. What `then` adds afterwards sees the shape,
+        not the result: the witness's stamp is added by the door's wrapper first."""
         finish, early = self._finish, self._early
         if early is None:
             return Pending(lambda _none: shape(finish(None)))

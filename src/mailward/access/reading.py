@@ -11,6 +11,7 @@ from mailward.access._paging import checked_limit, decode_cursor, page_of
 from mailward.access._recording import listed
 from mailward.access._sealing import (
     Crossing,
+    open_summaries,
 )
 from mailward.access.pending import Pending
 from mailward.core.access_event import Action, Part, attachment
@@ -19,9 +20,10 @@ from mailward.core.errors import (
 )
 from mailward.core.flags import Flags, SystemFlag
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import MessageSummary, MessageView, Page, RawMessage
+from mailward.core.message import MailboxView, MessageSummary, MessageView, Page, RawMessage
 from mailward.mime import attachment as mime_attachment
 from mailward.mime import open_message
+from mailward.store import MailboxRow
 
 
 class Reading(Door):
@@ -30,14 +32,15 @@ class Reading(Door):
     def mailboxes(self) -> list[MailboxInfo]:
         """The principal's mailboxes with total and unread counts."""
         self._user()
-        rows = self._s.store.mailboxes(self._me)
+        infos = self._infos(self._s.store.mailboxes(self._me))
+        if isinstance(infos, Crossing):
+            raise self._refuse(infos, Part.NONE, Action.LIST)
+        return infos
+
+    def _infos(self, rows: Sequence[MailboxRow]) -> list[MailboxInfo] | Crossing:
         for row in rows:
             if row.account_id != self._me:
-                raise self._refuse(
-                    Crossing(row.account_id, row.id, "mailbox of another account"),
-                    Part.NONE,
-                    Action.LIST,
-                )
+                return Crossing(row.account_id, row.id, "mailbox of another account")
             self._names[row.id] = row.name
         return [_info(r) for r in rows]
 
@@ -56,38 +59,57 @@ class Reading(Door):
             self._s.audit.append(listed(self.principal, self._me, box.name, items))
         return page_of(self._me, items, limit)
 
-    def list_messages_deferred(
+    def mailbox_view_deferred(
         self,
         mailbox: str = "INBOX",
         limit: int = 50,
         cursor: str | None = None,
         *,
         open_up_to: int,
-    ) -> Pending[Page[MessageSummary]]:
-        """`list_messages` in two steps, for an event loop: the rows are read now
-        and, if their sealed list fields total at most `open_up_to` bytes, opened
-        now; `complete()` (blocking) opens them otherwise, records each listed item
-        durably, and only then returns the page.
+        folders_up_to: int,
+    ) -> Pending[MailboxView]:
+        """The folder list and a page of `mailbox` (as `mailboxes` and
+        `list_messages`), in two steps for an event loop.
 
-        Reads and unsealing take microseconds; the record's write waits for the
-        write lock, other writers' commits and the flush, which an event loop
-        serving other connections must not. A crossing found now is refused (and
-        recorded) at once: an incident, never what a client can cause.
+        At the call, reads and CPU only, bounded: the folders (at most
+        MAX_MAILBOXES rows) and, when there are at most `folders_up_to` of them
+        and the page's sealed list fields total at most `open_up_to` bytes (sizes
+        looked up without reading the values), the page, read and opened; the
+        result is then `opened`. `complete()` (blocking: the write lock, other
+        commits, the flush) does the rest: reads and opens what was left,
+        refuses (recording it) a crossing found at the call, and records each
+        listed item durably; only then does it return the view.
         """
         limit = checked_limit(limit)
-        box = self._mailbox(mailbox)
         before = decode_cursor(cursor) if cursor else None
-        rows = self._s.store.messages(self._me, box.id, limit, before)
-        early = None
-        if sum(len(r.sealed) for r in rows) <= open_up_to:
-            early = page_of(self._me, self._summaries(rows, Part.LIST_ENTRY, Action.LIST), limit)
+        self._user()
+        box = self._mailbox(mailbox)
+        folders = self._infos(self._s.store.mailboxes(self._me))
+        early: MailboxView | None = None
+        crossing = folders if isinstance(folders, Crossing) else None
+        if (
+            not isinstance(folders, Crossing)
+            and len(folders) <= folders_up_to
+            and self._s.store.page_bytes(self._me, box.id, limit, before) <= open_up_to
+        ):
+            rows = self._s.store.messages(self._me, box.id, limit, before)
+            opened = open_summaries(self._user(), self._me, rows, self._name_of)
+            if isinstance(opened, Crossing):
+                crossing = opened
+            else:
+                early = MailboxView(folders, page_of(self._me, opened, limit))
 
-        def finish(page: Page[MessageSummary] | None) -> Page[MessageSummary]:
-            if page is None:
-                page = page_of(self._me, self._summaries(rows, Part.LIST_ENTRY, Action.LIST), limit)
-            if page.items:
-                self._s.audit.append(listed(self.principal, self._me, box.name, page.items))
-            return page
+        def finish(view: MailboxView | None) -> MailboxView:
+            if crossing is not None:  # found at the call: refused and recorded here
+                part = Part.NONE if crossing is folders else Part.LIST_ENTRY
+                raise self._refuse(crossing, part, Action.LIST)
+            if view is None:
+                view = MailboxView(
+                    self.mailboxes(), self.list_messages(box.name, limit, cursor)
+                )  # (list_messages records the listing)
+            elif view.page.items:
+                self._s.audit.append(listed(self.principal, self._me, box.name, view.page.items))
+            return view
 
         return Pending(finish, early)
 

@@ -122,8 +122,8 @@ class HeadPublisher:
     switches) than the writes themselves.
 
     The head lags the log by about `interval_s` while commits come, by up to
-    `trail_s` after the last one (and on disk, after a power loss, by at most
-    `sync_s` plus `trail_s`); it never leads it and never moves back, also not
+    about twice `trail_s` after the last one (and on disk, after a power loss, by
+    at most `sync_s` plus that); it never leads it and never moves back, also not
     when several processes share the file.
     `flush` writes and syncs the newest head at once (verify, close).
     """
@@ -186,7 +186,7 @@ class HeadPublisher:
                     if self._closed:
                         return
                     # Once commits have paused, the head they leave is synced, so
-                    # after a power loss it lags by at most `sync_s` + `trail_s`.
+                    # after a power loss it lags by at most `sync_s` + 2 `trail_s`.
                     # While they go on, it is synced every `sync_s` only: a sync
                     # at every wake write-protected the mapped page ten times a
                     # second, and each next inline write took a page fault.

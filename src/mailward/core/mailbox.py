@@ -26,6 +26,9 @@ SPECIAL_MAILBOXES: tuple[tuple[str, SpecialUse | None], ...] = (
 )
 
 MAX_MAILBOX_NAME = 255
+# Folders per account: every listing of them (the web's pages, IMAP LIST) reads
+# them all.
+MAX_MAILBOXES = 1000
 
 
 def validate_mailbox_name(name: str) -> str:

@@ -7,6 +7,7 @@ from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MailboxId, MessageId
+from mailward.core.mailbox import MailboxInfo
 
 
 class Owned(Protocol):
@@ -91,6 +92,14 @@ class Page(Generic[T]):
     owner: AccountId
     items: Sequence[T]
     cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """The folder list and one page of a mailbox: the web's message list."""
+
+    folders: list[MailboxInfo]
+    page: Page[MessageSummary]
 
 
 class IndexEntry(NamedTuple):

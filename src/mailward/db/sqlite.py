@@ -48,58 +48,6 @@ def _connect(path: Path, cache_kib: int) -> sqlite3.Connection:
     return conn
 
 
-# How long the checkpointer gathers commits before it copies them into the
-# database file.
-CHECKPOINT_EVERY_S = 0.2
-
-
-class _Checkpointer:
-    """Copies the WAL into the database file from a thread of its own.
-
-    SQLite's automatic checkpoint runs inside the COMMIT that crosses its
-    threshold: 10-15 ms (copying and syncing the database file) during which the
-    leader held the write lock and every unit waiting on it waited too (the web's
-    inbox pages, their listing records queued behind it: their p99). A passive
-    checkpoint here takes no write lock: commits go on meanwhile.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._wake = threading.Event()
-        self._stopping = False
-        self._closing = threading.Event()  # cuts the gathering short
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
-
-    def committed(self) -> None:
-        if not self._wake.is_set():
-            self._wake.set()
-
-    def _run(self) -> None:
-        conn = _connect(self._path, 2048)
-        try:
-            while True:
-                self._wake.wait()
-                self._closing.wait(CHECKPOINT_EVERY_S)  # gather the commits of a while
-                # Cleared before `_stopping` is looked at: a close() at any point
-                # either is seen here or sets the event again.
-                self._wake.clear()
-                if self._stopping:
-                    return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    continue  # (another process checkpointing, a full disk): next time
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self._stopping = True
-        self._closing.set()
-        self._wake.set()
-        self._thread.join()
-
-
 class _Unit:
     """A unit of work: a closure (`run`), or a `write()` block (fn is None), which
     only its own thread can run, once it is leader.
@@ -138,8 +86,6 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = _connect(path, WRITER_CACHE_KIB)
         self._writer.execute("PRAGMA journal_mode=WAL")
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")  # see _Checkpointer
-        self._checkpointer = _Checkpointer(path)
         # The writer's COMMIT only writes the WAL; the leader then fsyncs the WAL
         # itself after handing leadership on, so the next batch runs while this one
         # reaches the disk. A unit still returns only after that fsync: the same
@@ -393,7 +339,6 @@ class Database:
         finally:
             self._local.in_unit = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        self._checkpointer.committed()
         with self._sync_cond:
             self._commits += 1
             return self._commits, hooks
@@ -433,7 +378,6 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._checkpointer.close()
         if self._wal_fd >= 0:
             os.close(self._wal_fd)
         os.close(self._lock_fd)

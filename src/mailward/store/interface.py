@@ -117,6 +117,16 @@ class MailStore(Protocol):
     ) -> list[MessageRow]:
         """Newest first by (internal date, id); `before` is the last (date, id) seen."""
 
+    def page_bytes(
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        limit: int,
+        before: tuple[int, str] | None = None,
+    ) -> int:
+        """The size of the sealed list fields of the page `messages` would return,
+        found without reading them."""
+
     def messages_by_ids(
         self, account_id: AccountId, message_ids: list[MessageId]
     ) -> list[MessageRow]:

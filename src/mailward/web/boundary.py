@@ -31,7 +31,7 @@ STAMP_HEADER = b"x-mailward-stamp"
 # The part of an item each call hands out (attachments: numbered below).
 _PARTS = {
     "list_messages": "list-entry",
-    "list_messages_deferred": "list-entry",
+    "mailbox_view_deferred": "list-entry",
     "get_summary": "list-entry",
     "search": "list-entry",
     "get_message": "body",

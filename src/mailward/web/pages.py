@@ -1,15 +1,17 @@
 """The pages: sign in/out, folders and message list, a message, its parts."""
 
+import asyncio
 import math
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 from urllib.parse import quote
 
-import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,7 +23,7 @@ from mailward.access import MailAccess, Pending
 from mailward.auth import Logins
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import MessageSummary, Page
+from mailward.core.message import MailboxView, MessageSummary, Page
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
@@ -244,15 +246,17 @@ def _number(request: Request, name: str) -> int:
     return int(value)
 
 
-# A page whose sealed list fields total at most this many bytes is opened and
-# rendered on the event loop (a page of ordinary mail holds ~20 KB); a larger one,
-# like every durable write, in the thread pool.
+# A list whose page's sealed list fields total at most this many bytes, and whose
+# account has at most this many folders, is opened and rendered on the event loop
+# (a page of ordinary mail holds ~20 KB); a larger one, like every durable write,
+# in the thread pool.
 _LOOP_BYTES = 256 * 1024
+_LOOP_FOLDERS = 200
 
 
 async def mailbox(request: Request) -> Response:
     """The message list. Its reading, unsealing and rendering run on the event
-    loop, its listing record's write in the pool: a page handed whole to the pool
+    loop, its listing record's write in a pool: a page handed whole to the pool
     traded the interpreter lock with the loop at every SQLite call."""
     p = await principal(request)
     d = await door(p, request)
@@ -261,18 +265,19 @@ async def mailbox(request: Request) -> Response:
     welcome, sent = _number(request, "welcome"), _number(request, "sent")
     if welcome:  # the banner reads the login history: all of it in the pool
         return await run_in_threadpool(_mailbox_page, request, p, d, mailbox, cursor, welcome, sent)
-    folders = _ordered(d.mailboxes())
-    pending = d.list_messages_deferred(mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES)
-    if not pending.opened:
-        return await run_in_threadpool(
-            lambda: _mailbox_response(request, p, folders, mailbox, pending.complete(), None, sent)
+
+    def render(view: MailboxView) -> Response:
+        return _mailbox_response(request, p, view.folders, mailbox, view.page, None, sent)
+
+    async with _in_flight(request):
+        pending = d.mailbox_view_deferred(
+            mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES, folders_up_to=_LOOP_FOLDERS
         )
-    # Rendered now, sent once the listing is recorded: the loop's second visit to
-    # the request is only the send.
-    rendered = pending.shaped(
-        lambda page: _mailbox_response(request, p, folders, mailbox, page, None, sent)
-    )
-    return await _recorded(request, rendered)
+        if not pending.opened:  # large, or a crossing to refuse: all the rest in the pool
+            return await run_in_threadpool(lambda: render(pending.complete()))
+        # Rendered now, sent once the listing is recorded: the loop's second visit
+        # to the request is only the send.
+        return await _recorded(pending.shaped(render))
 
 
 # Threads that only wait to write a record (for the write lock, a group commit, the
@@ -280,16 +285,33 @@ async def mailbox(request: Request) -> Response:
 # than the CPU-bound pages' (serve.WEB_THREADS): the records of many pages then share
 # a commit. bench/web_bench.py's inbox page, 50 users, --workers 2, alternating
 # runs: 943-949 pages/s with 2 threads, 1,047-1,078 with 4, 1,142-1,191 with 8,
-# 1,166-1,181 with 16.
+# 1,166-1,181 with 16. Fixed threads, never retired: a retired thread's reader
+# connection would stay open. Pages in flight per process are bounded too: a page
+# waits before it is read, not after, holding what it read, when records stall.
 RECORDING_THREADS = 16
+PAGES_IN_FLIGHT = 64
+_recording: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): made after fork
 
 
-async def _recorded(request: Request, pending: Pending[T]) -> T:
-    """`pending.complete()` in the recording pool (one per app, made on its loop)."""
-    limiter = getattr(request.app.state, "recording", None)
-    if limiter is None:
-        limiter = request.app.state.recording = anyio.CapacityLimiter(RECORDING_THREADS)
-    return await anyio.to_thread.run_sync(pending.complete, limiter=limiter)
+def _recording_pool() -> ThreadPoolExecutor:
+    global _recording
+    if _recording is None or _recording[0] != os.getpid():
+        pool = ThreadPoolExecutor(RECORDING_THREADS, thread_name_prefix="web-record")
+        _recording = (os.getpid(), pool)
+    return _recording[1]
+
+
+def _in_flight(request: Request) -> asyncio.Semaphore:
+    """The bound on pages in flight (one per app, made on its event loop)."""
+    sem = getattr(request.app.state, "in_flight", None)
+    if sem is None:
+        sem = request.app.state.in_flight = asyncio.Semaphore(PAGES_IN_FLIGHT)
+    return cast(asyncio.Semaphore, sem)
+
+
+async def _recorded(pending: Pending[T]) -> T:
+    """`pending.complete()` in the recording pool."""
+    return await asyncio.get_running_loop().run_in_executor(_recording_pool(), pending.complete)
 
 
 def _mailbox_page(
@@ -301,7 +323,7 @@ def _mailbox_page(
     welcome: int,
     sent: int,
 ) -> Response:
-    folders = _ordered(d.mailboxes())
+    folders = d.mailboxes()
     page = d.list_messages(mailbox, limit=50, cursor=cursor)
     banner: dict[str, object] | None = None
     if welcome and _backend(request).feature(LAST_LOGON, p.account_id):
@@ -327,7 +349,7 @@ def _mailbox_response(
         "mailbox.html",
         {
             "me": p,
-            "folders": folders,
+            "folders": _ordered(folders),
             "mailbox": mailbox,
             "page": page,
             "rows": _rows_html(mailbox, page.items),
