@@ -114,3 +114,23 @@ def test_a_failing_pre_commit_hook_fails_the_batch_and_leaves_no_open_transactio
     db.run(lambda c: c.execute("INSERT INTO t (k) VALUES (8)"))  # the writer still works
     assert db.read().execute("SELECT k FROM t").fetchall() == [(8,)]
     db.close()
+
+
+def test_a_finished_threads_reader_is_closed_when_the_next_reader_is_made(
+    tmp_path: Path,
+) -> None:
+    # Pools retire idle threads; their read connections must not pile up.
+    db = _db(tmp_path)
+    made: list[sqlite3.Connection] = []
+    first = threading.Thread(target=lambda: made.append(db.read()))
+    first.start()
+    first.join()
+    made[0].execute("SELECT 1")  # still open: no reader made since
+    second = threading.Thread(target=lambda: made.append(db.read()))
+    second.start()
+    second.join()
+    with pytest.raises(sqlite3.ProgrammingError):
+        made[0].execute("SELECT 1")  # the dead thread's: closed
+    made[1].execute("SELECT 1")  # made by a thread now gone too, but not pruned yet
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.close()

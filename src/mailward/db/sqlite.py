@@ -99,7 +99,10 @@ class Database:
         self._synced = 0  # commits known durable
         self._syncing = False
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Each reading thread's connection, with its thread: a pool retires idle
+        # threads (anyio's after 10 s), and their connections are closed when the
+        # next reader is made, not kept for the life of the process.
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._closed = False
         self._before_commit: list[Callable[[sqlite3.Connection], Callable[[], None] | None]] = []
@@ -358,7 +361,14 @@ class Database:
             conn = _connect(self.path, READER_CACHE_KIB)
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                alive = []
+                for thread, old in self._readers:
+                    if thread.is_alive():
+                        alive.append((thread, old))
+                    else:
+                        old.close()
+                alive.append((threading.current_thread(), conn))
+                self._readers = alive
         return conn
 
     @contextmanager
@@ -382,7 +392,7 @@ class Database:
             os.close(self._wal_fd)
         os.close(self._lock_fd)
         with self._readers_lock:
-            for conn in self._readers:
+            for _thread, conn in self._readers:
                 conn.close()
             self._readers.clear()
         self._writer.close()

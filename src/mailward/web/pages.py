@@ -2,16 +2,15 @@
 
 import asyncio
 import math
-import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
 from typing import Annotated, TypeVar, cast
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -269,7 +268,7 @@ async def mailbox(request: Request) -> Response:
     def render(view: MailboxView) -> Response:
         return _mailbox_response(request, p, view.folders, mailbox, view.page, None, sent)
 
-    async with _in_flight(request):
+    async with _per_app(request)[1]:
         pending = d.mailbox_view_deferred(
             mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES, folders_up_to=_LOOP_FOLDERS
         )
@@ -277,41 +276,34 @@ async def mailbox(request: Request) -> Response:
             return await run_in_threadpool(lambda: render(pending.complete()))
         # Rendered now, sent once the listing is recorded: the loop's second visit
         # to the request is only the send.
-        return await _recorded(pending.shaped(render))
+        return await _recorded(request, pending.shaped(render))
 
 
 # Threads that only wait to write a record (for the write lock, a group commit, the
-# flush) hold no interpreter lock meanwhile, so they get a pool of their own, larger
-# than the CPU-bound pages' (serve.WEB_THREADS): the records of many pages then share
-# a commit. bench/web_bench.py's inbox page, 50 users, --workers 2, alternating
-# runs: 943-949 pages/s with 2 threads, 1,047-1,078 with 4, 1,142-1,191 with 8,
-# 1,166-1,181 with 16. Fixed threads, never retired: a retired thread's reader
-# connection would stay open. Pages in flight per process are bounded too: a page
-# waits before it is read, not after, holding what it read, when records stall.
+# flush) hold no interpreter lock meanwhile, so they get more places than the
+# CPU-bound pages (serve.WEB_THREADS): the records of many pages then share a
+# commit. bench/web_bench.py's inbox page, 50 users, --workers 2, alternating
+# runs: 943-949 pages/s with 2 places, 1,047-1,078 with 4, 1,142-1,191 with 8,
+# 1,166-1,181 with 16. (A ThreadPoolExecutor of 16 instead of anyio's threads:
+# 962-1,002.) Pages in flight per process are bounded too: a page waits before it
+# is read, not after, holding what it read, when records stall.
 RECORDING_THREADS = 16
 PAGES_IN_FLIGHT = 64
-_recording: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): made after fork
 
 
-def _recording_pool() -> ThreadPoolExecutor:
-    global _recording
-    if _recording is None or _recording[0] != os.getpid():
-        pool = ThreadPoolExecutor(RECORDING_THREADS, thread_name_prefix="web-record")
-        _recording = (os.getpid(), pool)
-    return _recording[1]
+def _per_app(request: Request) -> tuple[anyio.CapacityLimiter, asyncio.Semaphore]:
+    """The recording places and the bound on pages in flight: one pair per app,
+    made on its event loop."""
+    pair = getattr(request.app.state, "recording", None)
+    if pair is None:
+        pair = (anyio.CapacityLimiter(RECORDING_THREADS), asyncio.Semaphore(PAGES_IN_FLIGHT))
+        request.app.state.recording = pair
+    return cast(tuple[anyio.CapacityLimiter, asyncio.Semaphore], pair)
 
 
-def _in_flight(request: Request) -> asyncio.Semaphore:
-    """The bound on pages in flight (one per app, made on its event loop)."""
-    sem = getattr(request.app.state, "in_flight", None)
-    if sem is None:
-        sem = request.app.state.in_flight = asyncio.Semaphore(PAGES_IN_FLIGHT)
-    return cast(asyncio.Semaphore, sem)
-
-
-async def _recorded(pending: Pending[T]) -> T:
-    """`pending.complete()` in the recording pool."""
-    return await asyncio.get_running_loop().run_in_executor(_recording_pool(), pending.complete)
+async def _recorded(request: Request, pending: Pending[T]) -> T:
+    """`pending.complete()` in a thread, in one of the recording places."""
+    return await anyio.to_thread.run_sync(pending.complete, limiter=_per_app(request)[0])
 
 
 def _mailbox_page(
