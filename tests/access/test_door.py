@@ -7,7 +7,7 @@ from mailward.access import Pending
 from mailward.audit.query import all_records
 from mailward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mailward.core.flags import Flags
-from mailward.core.message import MailboxView
+from mailward.core.message import FolderPage
 from support import World, make_message
 
 
@@ -232,7 +232,7 @@ def test_copy_commits_all_or_nothing(world: World, monkeypatch: pytest.MonkeyPat
     assert [m.subject for m in alice.copy(ids, "Archive")] == ["c0", "c1", "c2"]
 
 
-def _view(world: World, name: str, **kw: int) -> "Pending[MailboxView]":
+def _view(world: World, name: str, **kw: int) -> "Pending[FolderPage]":
     limits = {"open_up_to": 1 << 20, "folders_up_to": 1000} | kw
     return world.door(name).mailbox_view_deferred("INBOX", **limits)
 
@@ -285,4 +285,6 @@ def test_an_account_has_at_most_max_mailboxes_folders(
     alice.create_mailbox("two")
     with pytest.raises(Conflict, match="at most"):
         alice.create_mailbox("three")
+    with pytest.raises(Conflict, match="at most"):
+        alice.rename_mailbox("INBOX", "Old mail")  # renaming INBOX makes a folder too
     assert len(alice.mailboxes()) == have + 2

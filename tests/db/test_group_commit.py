@@ -133,4 +133,6 @@ def test_a_finished_threads_reader_is_closed_when_the_next_reader_is_made(
         made[0].execute("SELECT 1")  # the dead thread's: closed
     made[1].execute("SELECT 1")  # made by a thread now gone too, but not pruned yet
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    with pytest.raises(sqlite3.ProgrammingError):
+        made[1].execute("SELECT 1")  # pruned when this thread made its reader
     db.close()

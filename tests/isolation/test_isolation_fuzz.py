@@ -103,7 +103,7 @@ class Isolation(RuleBasedStateMachine):
                 "INBOX", open_up_to=1 << 30, folders_up_to=1000
             ).complete(),
             "list-deferred-large": lambda: door.mailbox_view_deferred(
-                "INBOX", open_up_to=0, folders_up_to=1000
+                "INBOX", open_up_to=-1, folders_up_to=-1
             ).complete(),
             "read": lambda: door.get_message(item),
             "raw": lambda: door.get_raw(item),

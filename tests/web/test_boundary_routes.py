@@ -59,3 +59,30 @@ def test_a_cross_wired_door_is_stopped_on_every_route(
     scope = "api" if path.startswith("/api/") else "web"
     assert w.rt.switches.engaged(scope) is not None
     backend.door = real
+
+
+def test_a_folder_page_stamps_its_folders_as_folders_and_its_messages_as_list_entries(
+    web: tuple[World, TestClient],
+) -> None:
+    from mailward.guard import Stamp
+    from mailward.web.boundary import witness
+
+    w, _client = web
+    w.deliver("alice", "Hello")
+    door = w.door("alice")
+
+    class _Request:  # what witness() reads of a request: its state
+        class state:
+            pass
+
+    request = _Request()
+    pending = witness(request, door).mailbox_view_deferred(  # type: ignore[arg-type]
+        "INBOX", open_up_to=1 << 20, folders_up_to=1000
+    )
+    view = pending.complete()
+    stamp: Stamp = request.state.stamp  # type: ignore[attr-defined]
+    folder_ids = {f.id for f in view.folders}
+    message_ids = {m.id for m in view.page.items}
+    parts = {item: part for _owner, part, item in stamp.entries}
+    assert {parts[i] for i in folder_ids} == {"-"}
+    assert {parts[i] for i in message_ids} == {"list-entry"}

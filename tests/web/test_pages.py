@@ -253,12 +253,13 @@ def _where_rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real = pages._mailbox_response
 
     def spy(*args: Any, **kwargs: Any) -> Any:
+        response = real(*args, **kwargs)  # (a render that fails is not counted)
         try:
             asyncio.get_running_loop()
             seen.append("loop")
         except RuntimeError:
             seen.append("pool")
-        return real(*args, **kwargs)
+        return response
 
     monkeypatch.setattr(pages, "_mailbox_response", spy)
     return seen

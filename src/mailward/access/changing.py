@@ -39,9 +39,13 @@ class Changing(Door):
         """A user folder; at most MAX_MAILBOXES per account (Conflict beyond)."""
         self._user()
         name = validate_mailbox_name(name)
-        if len(self._s.store.mailboxes(self._me)) >= MAX_MAILBOXES:
+        with self._s.store.transaction():  # counted and made in one unit: no overshoot
+            self._room_for_a_folder()
+            return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
+
+    def _room_for_a_folder(self) -> None:
+        if self._s.store.mailbox_count(self._me) >= MAX_MAILBOXES:
             raise Conflict(f"at most {MAX_MAILBOXES} folders per account")
-        return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
         """Rename a mailbox and every mailbox below it (RFC 3501 §6.3.5), in one unit.
@@ -52,7 +56,9 @@ class Changing(Door):
         row = self._mailbox(name)
         new_name = validate_mailbox_name(new_name)
         if row.name == "INBOX":
-            target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
+            with self._s.store.transaction():
+                self._room_for_a_folder()
+                target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
             self._move_all(row, target, Action.MOVE, origin=False)
             return
         if row.name in _PROTECTED:

@@ -20,7 +20,7 @@ from mailward.core.errors import (
 )
 from mailward.core.flags import Flags, SystemFlag
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import MailboxView, MessageSummary, MessageView, Page, RawMessage
+from mailward.core.message import FolderPage, MessageSummary, MessageView, Page, RawMessage
 from mailward.mime import attachment as mime_attachment
 from mailward.mime import open_message
 from mailward.store import MailboxRow
@@ -67,44 +67,48 @@ class Reading(Door):
         *,
         open_up_to: int,
         folders_up_to: int,
-    ) -> Pending[MailboxView]:
+    ) -> Pending[FolderPage]:
         """The folder list and a page of `mailbox` (as `mailboxes` and
         `list_messages`), in two steps for an event loop.
 
-        At the call, reads and CPU only, bounded: the folders (at most
-        MAX_MAILBOXES rows) and, when there are at most `folders_up_to` of them
-        and the page's sealed list fields total at most `open_up_to` bytes (sizes
-        looked up without reading the values), the page, read and opened; the
-        result is then `opened`. `complete()` (blocking: the write lock, other
-        commits, the flush) does the rest: reads and opens what was left,
-        refuses (recording it) a crossing found at the call, and records each
-        listed item durably; only then does it return the view.
+        At the call, reads and CPU only, bounded: when the account has at most
+        `folders_up_to` folders and the page's sealed list fields and flags total
+        at most `open_up_to` bytes (counted, and sized without reading the
+        values), the folders and the page are read and opened; the result is then
+        `opened`. (The sizes and the rows are two reads: a message delivered in
+        between is read at the call whatever its size.) `complete()` (blocking:
+        the write lock, other commits, the flush) does the rest: reads and opens
+        what was left, refuses (recording it) a crossing found at the call, and
+        records each listed item durably; only then does it return the view.
         """
         limit = checked_limit(limit)
         before = decode_cursor(cursor) if cursor else None
         self._user()
         box = self._mailbox(mailbox)
-        folders = self._infos(self._s.store.mailboxes(self._me))
-        early: MailboxView | None = None
-        crossing = folders if isinstance(folders, Crossing) else None
+        early: FolderPage | None = None
+        crossing: Crossing | None = None
+        folders_crossed = False
         if (
-            not isinstance(folders, Crossing)
-            and len(folders) <= folders_up_to
+            self._s.store.mailbox_count(self._me) <= folders_up_to
             and self._s.store.page_bytes(self._me, box.id, limit, before) <= open_up_to
         ):
-            rows = self._s.store.messages(self._me, box.id, limit, before)
-            opened = open_summaries(self._user(), self._me, rows, self._name_of)
-            if isinstance(opened, Crossing):
-                crossing = opened
+            folders = self._infos(self._s.store.mailboxes(self._me))
+            if isinstance(folders, Crossing):
+                crossing, folders_crossed = folders, True
             else:
-                early = MailboxView(folders, page_of(self._me, opened, limit))
+                rows = self._s.store.messages(self._me, box.id, limit, before)
+                opened = open_summaries(self._user(), self._me, rows, self._name_of)
+                if isinstance(opened, Crossing):
+                    crossing = opened
+                else:
+                    early = FolderPage(folders, page_of(self._me, opened, limit))
 
-        def finish(view: MailboxView | None) -> MailboxView:
+        def finish(view: FolderPage | None) -> FolderPage:
             if crossing is not None:  # found at the call: refused and recorded here
-                part = Part.NONE if crossing is folders else Part.LIST_ENTRY
+                part = Part.NONE if folders_crossed else Part.LIST_ENTRY
                 raise self._refuse(crossing, part, Action.LIST)
             if view is None:
-                view = MailboxView(
+                view = FolderPage(
                     self.mailboxes(), self.list_messages(box.name, limit, cursor)
                 )  # (list_messages records the listing)
             elif view.page.items:

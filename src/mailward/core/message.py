@@ -95,7 +95,7 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class MailboxView:
+class FolderPage:
     """The folder list and one page of a mailbox: the web's message list."""
 
     folders: list[MailboxInfo]

@@ -117,6 +117,9 @@ class MailStore(Protocol):
     ) -> list[MessageRow]:
         """Newest first by (internal date, id); `before` is the last (date, id) seen."""
 
+    def mailbox_count(self, account_id: AccountId) -> int:
+        """How many mailboxes the account has."""
+
     def page_bytes(
         self,
         account_id: AccountId,
@@ -124,8 +127,8 @@ class MailStore(Protocol):
         limit: int,
         before: tuple[int, str] | None = None,
     ) -> int:
-        """The size of the sealed list fields of the page `messages` would return,
-        found without reading them."""
+        """The size of the sealed list fields and flags of the page `messages`
+        would return, found without reading them."""
 
     def messages_by_ids(
         self, account_id: AccountId, message_ids: list[MessageId]

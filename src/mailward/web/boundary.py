@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailward.access import Pending
 from mailward.auth import Sessions
 from mailward.core.errors import MailwardError
+from mailward.core.message import FolderPage
 from mailward.core.principal import Principal, Protocol
 from mailward.guard import PROTOCOL_SCOPE, Guard, Stamp, Switches
 from mailward.web.headers import COMMON_HEADERS
@@ -75,11 +76,19 @@ class _Witness:
             else:
                 part = _PARTS.get(name, name)
             if isinstance(result, Pending):  # stamped when it hands the result out
-                return result.then(lambda value: stamp.add(value, part, flag))
+                return result.then(lambda value: _stamp(stamp, value, part, flag))
             stamp.add(result, part, flag)
             return result
 
         return call
+
+
+def _stamp(stamp: Stamp, value: object, part: str, flag: str) -> None:
+    if isinstance(value, FolderPage):  # the folder list is no message list
+        stamp.add(value.folders, _PARTS["mailboxes"], flag)
+        stamp.add(value.page, part, flag)
+    else:
+        stamp.add(value, part, flag)
 
 
 def witness(request: Request, target: T, flag: str = "") -> T:

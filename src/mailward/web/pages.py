@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, cast
 from urllib.parse import quote
 
 import anyio
@@ -18,11 +18,11 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from mailward.access import MailAccess, Pending
+from mailward.access import MailAccess
 from mailward.auth import Logins
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import MailboxView, MessageSummary, Page
+from mailward.core.message import FolderPage, MessageSummary, Page
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
@@ -40,7 +40,6 @@ from mailward.web.session import (
     set_cookie,
 )
 
-T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 LAST_LOGON = "last-logon"  # the feature flag of the after-login banner
 SESSION_MAX_AGE_S = 14 * 86400
@@ -265,18 +264,25 @@ async def mailbox(request: Request) -> Response:
     if welcome:  # the banner reads the login history: all of it in the pool
         return await run_in_threadpool(_mailbox_page, request, p, d, mailbox, cursor, welcome, sent)
 
-    def render(view: MailboxView) -> Response:
+    def render(view: FolderPage) -> Response:
         return _mailbox_response(request, p, view.folders, mailbox, view.page, None, sent)
 
-    async with _per_app(request)[1]:
+    places, in_flight = _per_app(request)
+    async with in_flight:
         pending = d.mailbox_view_deferred(
             mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES, folders_up_to=_LOOP_FOLDERS
         )
-        if not pending.opened:  # large, or a crossing to refuse: all the rest in the pool
-            return await run_in_threadpool(lambda: render(pending.complete()))
-        # Rendered now, sent once the listing is recorded: the loop's second visit
-        # to the request is only the send.
-        return await _recorded(request, pending.shaped(render))
+        if pending.opened:
+            # Rendered now, sent once the listing is recorded: the loop's second
+            # visit to the request is only the send.
+            shaped = pending.shaped(render)
+            return await anyio.to_thread.run_sync(shaped.complete, limiter=places)
+    # Large, or a crossing to refuse: all the rest in the pool (outside the bound
+    # on pages in flight, which is for pages holding what they read). Shielded: a
+    # refusal, once it is due, is recorded even if the request is cancelled.
+    with anyio.CancelScope(shield=True):
+        response = await run_in_threadpool(lambda: render(pending.complete()))
+    return response
 
 
 # Threads that only wait to write a record (for the write lock, a group commit, the
@@ -299,11 +305,6 @@ def _per_app(request: Request) -> tuple[anyio.CapacityLimiter, asyncio.Semaphore
         pair = (anyio.CapacityLimiter(RECORDING_THREADS), asyncio.Semaphore(PAGES_IN_FLIGHT))
         request.app.state.recording = pair
     return cast(tuple[anyio.CapacityLimiter, asyncio.Semaphore], pair)
-
-
-async def _recorded(request: Request, pending: Pending[T]) -> T:
-    """`pending.complete()` in a thread, in one of the recording places."""
-    return await anyio.to_thread.run_sync(pending.complete, limiter=_per_app(request)[0])
 
 
 def _mailbox_page(
