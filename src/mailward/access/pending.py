@@ -26,8 +26,8 @@ class Pending(Generic[T]):
 
     @property
     def opened(self) -> bool:
-        """The result was made at the call (its sealed values were small enough to
-        open there), so it is no larger than that."""
+        """The result was made at the call: it was small enough to read and open
+        there, and nothing was refused (a refusal is recorded by `complete`)."""
         return self._early is not None
 
     def complete(self) -> T:

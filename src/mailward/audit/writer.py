@@ -84,7 +84,7 @@ def encode_one(
                 "allowed",
             )
         )
-    return text.encode(), (owner if actor != owner and action != "deliver" else None)
+    return text.encode(), others_owner(owner, actor, action)
 
 
 _ONE_SEPARATORS = 11  # between the 12 fields encode_fields joins
@@ -134,8 +134,8 @@ class AuditLog:
 
     def append_prepared(self, ready: Prepared | None) -> int:
         """Append a record `encode_record` or `encode_one` returned, or nothing for
-        None (the log is off); returns its seq (0 when nothing). Inside a unit of work, encoding the
-        record before the unit keeps the writer's turn shorter."""
+        None (the log is off); returns its seq (0 when nothing). Inside a unit of
+        work, encoding the record before the unit keeps the writer's turn shorter."""
         if ready is None:
             return 0
         conn = self.db.unit_connection()

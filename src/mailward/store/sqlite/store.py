@@ -303,6 +303,25 @@ _MSG_PACKED = (
 )
 
 
+def _page_query(
+    columns: str,
+    account_id: AccountId,
+    mailbox_id: MailboxId,
+    limit: int,
+    before: tuple[int, str] | None,
+) -> tuple[str, tuple[object, ...]]:
+    """The query of a page of a mailbox, newest first (`messages`, `page_bytes`)."""
+    args: tuple[object, ...] = (account_id, mailbox_id)
+    where = ""
+    if before is not None:
+        where, args = " AND (internal_us, id) < (?, ?)", (*args, before[0], before[1])
+    return (
+        f"SELECT {columns} FROM messages WHERE account_id = ? AND mailbox_id = ?{where}"
+        " ORDER BY internal_us DESC, id DESC LIMIT ?",
+        (*args, limit),
+    )
+
+
 def _unpacked(packed: Any) -> list[MessageRow]:
     """The rows of one `_MSG_PACKED` result. SQLite's JSON keeps the columns' types
     (text, integer, null); the flag is 0/1. A NULL summary (a row not yet
@@ -750,22 +769,8 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         and retakes the interpreter lock 50 times, which under concurrent readers
         cost more than the query (measured with 4 threads: 1,650 pages/s row by
         row, 3,600 as one row)."""
-        args: tuple[object, ...]
-        if before is None:
-            where, args = "", (account_id, mailbox_id, limit)
-        else:
-            where = " AND (internal_us, id) < (?, ?)"
-            args = (account_id, mailbox_id, before[0], before[1], limit)
-        row = (
-            self.db.read()
-            .execute(
-                f"SELECT {_MSG_PACKED} FROM (SELECT {_MSG_COLS}"
-                f" FROM messages WHERE account_id = ? AND mailbox_id = ?{where}"
-                " ORDER BY internal_us DESC, id DESC LIMIT ?)",
-                args,
-            )
-            .fetchone()
-        )
+        query, args = _page_query(_MSG_COLS, account_id, mailbox_id, limit, before)
+        row = self.db.read().execute(f"SELECT {_MSG_PACKED} FROM ({query})", args).fetchone()
         return _unpacked(row)
 
     def page_bytes(
@@ -778,22 +783,10 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         """length() on the columns themselves, in the inner query: SQLite takes it from
         the record's header and leaves a long value's overflow pages unread (50
         values of 2 MB: 0.3 ms, where reading them took 40)."""
-        args: tuple[object, ...]
-        if before is None:
-            where, args = "", (account_id, mailbox_id, limit)
-        else:
-            where = " AND (internal_us, id) < (?, ?)"
-            args = (account_id, mailbox_id, before[0], before[1], limit)
-        row = (
-            self.db.read()
-            .execute(
-                "SELECT sum(n) FROM (SELECT length(summary) + length(flags) AS n"
-                f" FROM messages WHERE account_id = ? AND mailbox_id = ?{where}"
-                " ORDER BY internal_us DESC, id DESC LIMIT ?)",
-                args,
-            )
-            .fetchone()
+        query, args = _page_query(
+            "length(summary) + length(flags) AS n", account_id, mailbox_id, limit, before
         )
+        row = self.db.read().execute(f"SELECT sum(n) FROM ({query})", args).fetchone()
         return int(row[0] or 0)
 
     def messages_by_ids(
