@@ -296,3 +296,20 @@ def test_list_with_several_patterns_and_unknown_status_items(server: Server) -> 
     with pytest.raises(imaplib.IMAP4.error, match="unknown STATUS item SIZE"):
         c.status("INBOX", "(SIZE)")
     c.logout()
+
+
+def test_create_at_the_folder_limit_answers_limit_and_an_existing_name_alreadyexists(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailward.access import changing
+
+    have = len(server.world.door("alice").mailboxes())
+    monkeypatch.setattr(changing, "MAX_MAILBOXES", have + 1)
+    with server.wire() as w:
+        w.login()
+        assert w.say(b"a CREATE One")[-1].startswith(b"a OK")
+        assert w.say(b"b CREATE Two")[-1].startswith(b"b NO [LIMIT]")  # RFC 5530
+        assert w.say(b"c CREATE One")[-1].startswith(b"c NO [ALREADYEXISTS]")
+        assert w.say(b"d RENAME INBOX Old")[-1].startswith(b"d NO [LIMIT]")
+    names = {b.name for b in server.world.door("alice").mailboxes()}
+    assert "One" in names and "Two" not in names and "Old" not in names

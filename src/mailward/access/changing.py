@@ -18,6 +18,7 @@ from mailward.access._sealing import (
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import (
     Conflict,
+    LimitReached,
     NotFound,
     PermissionDenied,
 )
@@ -40,12 +41,14 @@ class Changing(Door):
         self._user()
         name = validate_mailbox_name(name)
         with self._s.store.transaction():  # counted and made in one unit: no overshoot
+            if self._s.store.mailbox_by_name(self._me, name) is not None:
+                raise Conflict(f"mailbox {name} exists")  # (before the limit: the true answer)
             self._room_for_a_folder()
             return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
 
     def _room_for_a_folder(self) -> None:
         if self._s.store.mailbox_count(self._me) >= MAX_MAILBOXES:
-            raise Conflict(f"at most {MAX_MAILBOXES} folders per account")
+            raise LimitReached(f"at most {MAX_MAILBOXES} folders per account")
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
         """Rename a mailbox and every mailbox below it (RFC 3501 §6.3.5), in one unit.

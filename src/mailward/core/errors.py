@@ -30,6 +30,10 @@ class Conflict(MailwardError):
     """The object already exists, or its state forbids the change."""
 
 
+class LimitReached(Conflict):
+    """A per-account limit (such as the number of folders) is reached."""
+
+
 class PermissionDenied(MailwardError):
     """The principal is not allowed to perform this operation."""
 

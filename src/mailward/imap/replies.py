@@ -5,6 +5,7 @@ from mailward.core.errors import (
     Conflict,
     InvalidInput,
     IsolationViolation,
+    LimitReached,
     MailwardError,
     NotFound,
     PermissionDenied,
@@ -23,6 +24,8 @@ def reply_for(exc: Exception) -> Reply:
         return "NO", "[SERVERBUG] refused"  # recorded by the door
     if isinstance(exc, NotFound):
         return "NO", f"[NONEXISTENT] {exc}"
+    if isinstance(exc, LimitReached):
+        return "NO", f"[LIMIT] {exc}"  # RFC 5530
     if isinstance(exc, Conflict):
         return "NO", f"[ALREADYEXISTS] {exc}" if "exists" in str(exc) else f"[CANNOT] {exc}"
     if isinstance(exc, AuthError):
