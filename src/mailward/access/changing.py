@@ -40,14 +40,15 @@ class Changing(Door):
         """A user folder; at most MAX_MAILBOXES per account (Conflict beyond)."""
         self._user()
         name = validate_mailbox_name(name)
-        with self._s.store.transaction():  # counted and made in one unit: no overshoot
-            if self._s.store.mailbox_by_name(self._me, name) is not None:
-                raise Conflict(f"mailbox {name} exists")  # (before the limit: the true answer)
-            self._room_for_a_folder()
-            return _info(self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None))
+        # Made, then counted, in one unit: a name that exists is refused as such
+        # first, and a folder past the limit is rolled back with the unit.
+        with self._s.store.transaction():
+            row = self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None)
+            self._within_folder_limit()
+        return _info(row)
 
-    def _room_for_a_folder(self) -> None:
-        if self._s.store.mailbox_count(self._me) >= MAX_MAILBOXES:
+    def _within_folder_limit(self) -> None:
+        if self._s.store.mailbox_count(self._me) > MAX_MAILBOXES:
             raise LimitReached(f"at most {MAX_MAILBOXES} folders per account")
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
@@ -60,8 +61,8 @@ class Changing(Door):
         new_name = validate_mailbox_name(new_name)
         if row.name == "INBOX":
             with self._s.store.transaction():
-                self._room_for_a_folder()
                 target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
+                self._within_folder_limit()
             self._move_all(row, target, Action.MOVE, origin=False)
             return
         if row.name in _PROTECTED:
