@@ -16,7 +16,10 @@ the connections. What SO_REUSEPORT costs: connections waiting on a worker that
 dies are reset, and a stalled worker keeps receiving its share until it recovers.
 
 Elsewhere than Linux (SO_REUSEPORT does not spread connections there) and where
-the option is refused, the workers share the parent's listening socket.
+the option is refused, the workers share the parent's listening socket. The web
+listener is not spread by the kernel on Linux either: the parent accepts there
+and hands each connection over (handoff.py), since a hash of a few kept-alive
+connections can split them as unevenly as 16/34.
 """
 
 import contextlib

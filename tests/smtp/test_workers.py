@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from mailward.config import Settings
 from mailward.runtime import Runtime
 from support import DOMAIN, PASSWORD
+from workers_support import children, server_pid, wait_until
 
 
 def test_two_workers_share_the_load_and_survive_a_killed_worker(tmp_path: Path) -> None:
@@ -143,14 +143,14 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
     threading.Thread(target=lambda: list(out), daemon=True).start()
     try:
         tls = client_context_trusting(data / "tls" / "cert.pem")
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         assert len(workers) == 2
         first = f"From: alice@{DOMAIN}\r\nSubject: first\r\n\r\nx\r\n".encode()
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:  # both workers up
             c.starttls(context=tls)
             c.login(f"alice@{DOMAIN}", PASSWORD)
             c.sendmail(f"alice@{DOMAIN}", ["far@foreign.test"], first)
-        assert _wait_until(lambda: len(sink.received) == 1)
+        assert wait_until(lambda: len(sink.received) == 1)
         sink.received.clear()
         # Worker 0 relays. Stopped (SIGSTOP), it cannot accept: a connection the
         # kernel gives to its listening socket waits, one given to worker 1's is
@@ -161,12 +161,12 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
         for n in range(3):
             # Worker 0 must not be stopped inside a write (it would hold the writers'
             # lock): only once it is up and idle, the previous message relayed.
-            _wait_until(lambda n=n: len(sink.received) >= n)  # type: ignore[misc]
+            wait_until(lambda n=n: len(sink.received) >= n)  # type: ignore[misc]
             time.sleep(0.5)
             os.kill(workers[0], signal.SIGSTOP)
             try:
                 with _greeted(port) as c:
-                    assert _server_pid(c.sock.getsockname()[1], port, workers) == workers[1]
+                    assert server_pid(c.sock.getsockname()[1], port, workers) == workers[1]
                     c.starttls(context=tls)
                     c.login(f"alice@{DOMAIN}", PASSWORD)
                     msg = (
@@ -176,7 +176,7 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
                     c.sendmail(f"alice@{DOMAIN}", ["far@foreign.test"], msg.encode())
             finally:
                 os.kill(workers[0], signal.SIGCONT)
-            assert _wait_until(lambda n=n: len(sink.received) == n + 1), (  # type: ignore[misc]
+            assert wait_until(lambda n=n: len(sink.received) == n + 1), (  # type: ignore[misc]
                 f"message {n} was not relayed at once"
             )
     finally:
@@ -184,12 +184,6 @@ def test_a_submission_on_any_worker_wakes_the_relay(tmp_path: Path) -> None:
         assert proc.wait(30) == 0
         out.close()
         controller.stop()
-
-
-def _children(pid: int) -> list[int]:
-    """A process's children, oldest first (worker 0 is the first forked)."""
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return sorted(int(c) for c in text.split())
 
 
 def _refused(proc: subprocess.Popen[str]) -> str:
@@ -225,38 +219,6 @@ def _greeted(port: int) -> smtplib.SMTP:
     raise AssertionError("no worker greeted in 40 connections")
 
 
-def _server_pid(client_port: int, server_port: int, pids: list[int]) -> int:
-    """Which of `pids` holds the server side of the loopback connection from
-    `client_port` (its socket's inode from /proc/net/tcp, then the process's fds)."""
-    inode = ""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        local, remote = f[1], f[2]
-        if (
-            int(local.split(":")[1], 16) == server_port
-            and int(remote.split(":")[1], 16) == client_port
-        ):
-            inode = f[9]
-    assert inode, "connection not found in /proc/net/tcp"
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
-                    return pid
-            except OSError:
-                continue
-    raise AssertionError("no worker holds the connection")
-
-
-def _wait_until(done: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def _serve_imap(data: Path, imap: str, pop3: str = "off") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mailward", "serve", "--data", str(data), "--workers", "2",
@@ -289,14 +251,14 @@ def test_workers_share_new_connections(tmp_path: Path) -> None:
     drain.start()
     conns: list[socket.socket] = []
     try:
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         assert len(workers) == 2 and port
         for _ in range(40):
             c = socket.create_connection(("127.0.0.1", port), timeout=30)
             conns.append(c)
         for c in conns:  # greeted: accepted by a worker
             assert c.recv(100).startswith(b"* OK")
-        held = [_server_pid(c.getsockname()[1], port, workers) for c in conns]
+        held = [server_pid(c.getsockname()[1], port, workers) for c in conns]
         counts = sorted(held.count(w) for w in workers)
         assert counts[0] >= 8, counts  # binomial(40, 1/2): either below 8 once in 24,000
         with socket.socket() as outsider:  # a plain server (SO_REUSEADDR) on the port
@@ -330,7 +292,7 @@ def test_a_stop_during_a_workers_restart_ends_every_process(tmp_path: Path) -> N
         lines.append(line)
         if line.startswith("ready"):
             break
-    workers = _children(proc.pid)
+    workers = children(proc.pid)
     assert len(workers) == 2, lines
     os.kill(workers[1], signal.SIGKILL)
     for line in proc.stdout:
@@ -341,7 +303,7 @@ def test_a_stop_during_a_workers_restart_ends_every_process(tmp_path: Path) -> N
     try:
         code = proc.wait(15)
     except subprocess.TimeoutExpired:
-        for pid in _children(proc.pid):
+        for pid in children(proc.pid):
             os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.wait(5)

@@ -1,0 +1,192 @@
+"""Web connections accepted by the parent of several workers and handed to the
+worker holding the fewest open ones (`serve --workers N`, Linux).
+
+SO_REUSEPORT (sockets.py) spreads new connections by a hash of their addresses:
+fair on average over many short connections, but web clients keep a few
+connections open and busy (a browser's six, a proxy's pool), and a hash of 50 of
+them split 16/34 and 22/28 between two workers in bench/web_bench.py's runs.
+Each worker has one core's worth of time, so the busier one set everyone's
+latency. Here the parent accepts each web connection and passes it over a
+socket pair (SCM_RIGHTS) to the worker with the fewest connections open.
+
+A worker counts the connections it has closed in a shared page (one slot per
+worker, written only by that worker); the parent counts those it handed over.
+The difference is what each has open. The worker finds its closed connections by
+their sockets (closed by their transports, whatever protocol ran on them), at
+each handoff and every `SWEEP_S`: a count that lags by at most that much.
+
+Only the web listener is handed off: the mail protocols keep SO_REUSEPORT. Their
+connections switch transports for STARTTLS, and the SMTP ones are short; that
+would need its own measurement first.
+"""
+
+import asyncio
+import contextlib
+import mmap
+import socket
+import struct
+import sys
+from collections.abc import Callable
+
+SWEEP_S = 0.1
+_SLOT = struct.Struct("q")
+_BURST = 64  # connections accepted per wake-up of the parent
+
+
+def possible() -> bool:
+    """Whether connections can be handed between processes here (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+
+
+class Dispatcher:
+    """In the parent: accepts on `listener` and hands each connection over.
+
+    Call `channel(index)` before forking worker `index` (the worker's end of a new
+    pair), `ready(index)` once it serves, `gone(index)` when it has died.
+    """
+
+    def __init__(self, listener: socket.socket, workers: int) -> None:
+        self.listener = listener
+        self.closed = mmap.mmap(-1, _SLOT.size * workers)  # shared with the workers
+        self._sent = [0] * workers
+        self._ends: dict[int, socket.socket] = {}  # the parent's end, per worker
+        self._ready: set[int] = set()
+        self._turn = 0  # where ties start, so that equal workers take turns
+
+    def channel(self, index: int) -> socket.socket:
+        """A new pair for worker `index` (about to be forked); returns its end."""
+        self.gone(index)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)  # a stalled worker must not stall the parent
+        self._ends[index] = ours
+        self._sent[index] = 0
+        _SLOT.pack_into(self.closed, index * _SLOT.size, 0)
+        return theirs
+
+    def ready(self, index: int) -> None:
+        if index in self._ends:
+            self._ready.add(index)
+
+    def serving(self) -> bool:
+        """Whether some worker takes connections now."""
+        return bool(self._ready)
+
+    def gone(self, index: int) -> None:
+        self._ready.discard(index)
+        end = self._ends.pop(index, None)
+        if end is not None:
+            end.close()
+
+    def open_count(self, index: int) -> int:
+        """Connections handed to worker `index` that it has not closed yet."""
+        closed: int = _SLOT.unpack_from(self.closed, index * _SLOT.size)[0]
+        return self._sent[index] - closed
+
+    def accept(self) -> int:
+        """Accept what is waiting (up to a burst) and hand it over; returns how many."""
+        handed = 0
+        for _ in range(_BURST):
+            try:
+                conn, _addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # e.g. the client reset it first, or out of descriptors
+                break
+            with conn:  # the worker holds its own descriptor once handed
+                handed += self._hand(conn)
+        return handed
+
+    def _hand(self, conn: socket.socket) -> int:
+        n = len(self._sent)
+        order = sorted(self._ready, key=lambda i: (self.open_count(i), (i - self._turn) % n))
+        for index in order:
+            try:
+                socket.send_fds(self._ends[index], [b"c"], [conn.fileno()])
+            except OSError:  # its queue is full (stalled) or it has just died: the next
+                continue
+            self._sent[index] += 1
+            self._turn = (index + 1) % n
+            return 1
+        return 0  # no worker could take it: closed, the client sees a reset
+
+    def leave(self) -> None:
+        """In a new worker: close the parent's listener and ends (a worker that
+        held the parent's end of another's pair would keep that pair from ever
+        reporting the parent gone). The shared page stays."""
+        self.listener.close()
+        for end in self._ends.values():
+            end.close()
+        self._ends.clear()
+        self._ready.clear()
+
+    def close(self) -> None:
+        for index in list(self._ends):
+            self.gone(index)
+        self.closed.close()
+
+
+class Receiver:
+    """In worker `index`: takes the connections the parent hands over, gives each
+    to `adopt`, and keeps the count of those closed since."""
+
+    def __init__(self, end: socket.socket, closed: mmap.mmap, index: int) -> None:
+        self._end = end
+        self._closed_map = closed
+        self._offset = index * _SLOT.size
+        self._open: list[socket.socket] = []
+        self._closed = 0
+        self._adopt: Callable[[socket.socket], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self, adopt: Callable[[socket.socket], None]) -> None:
+        """Begin taking connections, on the running loop."""
+        self._adopt = adopt
+        self._end.setblocking(False)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._end.fileno(), self._take)
+        self._timer = loop.call_later(SWEEP_S, self._tick)
+
+    def stop(self) -> None:
+        """Take no more (those the parent sends meanwhile are closed with the pair)."""
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self._end.fileno())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._end.close()
+
+    def _take(self) -> None:
+        assert self._adopt is not None
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self._end, 16, 16)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.stop()
+                return
+            if not msg and not fds:  # the parent is gone
+                self.stop()
+                return
+            for fd in fds:
+                sock = socket.socket(fileno=fd)
+                self._open.append(sock)
+                try:
+                    self._adopt(sock)
+                except Exception:  # noqa: BLE001 - one connection lost, not the worker
+                    sock.close()
+        self._sweep()
+
+    def _tick(self) -> None:
+        self._sweep()
+        self._timer = asyncio.get_running_loop().call_later(SWEEP_S, self._tick)
+
+    def _sweep(self) -> None:
+        """Count the handed connections whose sockets have been closed since."""
+        still = [s for s in self._open if s.fileno() != -1]
+        self._closed += len(self._open) - len(still)
+        self._open = still
+        _SLOT.pack_into(self._closed_map, self._offset, self._closed)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)

@@ -1,0 +1,158 @@
+"""The parent's handoff of web connections (handoff.py), in one process: real
+sockets, a real socket pair per worker, the workers' receivers on an event loop."""
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mailward import handoff
+from mailward.sockets import bind
+
+pytestmark = pytest.mark.skipif(not handoff.possible(), reason="needs SCM_RIGHTS (Linux)")
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    sock = bind(("127.0.0.1", 0))
+    assert sock is not None
+    yield sock
+    sock.close()
+
+
+def _connect(listener: socket.socket, n: int) -> list[socket.socket]:
+    return [socket.create_connection(listener.getsockname()[:2], timeout=5) for _ in range(n)]
+
+
+def _accept_all(d: handoff.Dispatcher, expected: int) -> int:
+    """Accept until `expected` connections were handed (they may still be in flight
+    to the listener's queue when the first accept runs)."""
+    handed = 0
+    for _ in range(200):
+        handed += d.accept()
+        if handed >= expected:
+            break
+        time.sleep(0.005)
+    return handed
+
+
+def _received(end: socket.socket) -> list[socket.socket]:
+    end.setblocking(False)
+    out = []
+    while True:
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(end, 16, 16)
+        except BlockingIOError:
+            return out
+        out += [socket.socket(fileno=fd) for fd in fds]
+
+
+def test_connections_are_spread_evenly_and_stay_usable(listener: socket.socket) -> None:
+    d = handoff.Dispatcher(listener, 2)
+    ends = [d.channel(0), d.channel(1)]
+    d.ready(0)
+    d.ready(1)
+    clients = _connect(listener, 10)
+    got: list[list[socket.socket]] = []
+    try:
+        assert _accept_all(d, 10) == 10
+        got = [_received(ends[0]), _received(ends[1])]
+        assert [len(g) for g in got] == [5, 5]
+        assert d.open_count(0) == d.open_count(1) == 5
+        # What a worker received is the client's connection itself.
+        peers = {c.getsockname() for c in clients}
+        assert {s.getpeername() for g in got for s in g} == peers
+        by_peer = {s.getpeername(): s for g in got for s in g}
+        clients[3].sendall(b"ping")
+        assert by_peer[clients[3].getsockname()].recv(4) == b"ping"
+    finally:
+        for c in [*clients, *(s for g in got for s in g), *ends]:
+            c.close()
+        d.close()
+
+
+def test_a_worker_that_closed_its_connections_gets_the_next_ones(
+    listener: socket.socket,
+) -> None:
+    """The least-open choice, with the count a real Receiver keeps (its sweep)."""
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        d = handoff.Dispatcher(listener, 2)
+        ends = [d.channel(0), d.channel(1)]
+        adopted: list[list[socket.socket]] = [[], []]
+        receivers = [handoff.Receiver(ends[i], d.closed, i) for i in (0, 1)]
+        for i, r in enumerate(receivers):
+            r.start(adopted[i].append)
+            d.ready(i)
+        loop = asyncio.get_running_loop()
+        clients = _connect(listener, 8)
+        try:
+            assert await loop.run_in_executor(None, _accept_all, d, 8) == 8
+            while sum(map(len, adopted)) < 8:
+                await asyncio.sleep(0.01)
+            first = [len(a) for a in adopted]
+            for s in adopted[1]:  # worker 1 is done with all of its connections
+                s.close()
+            await asyncio.sleep(handoff.SWEEP_S * 3)
+            assert d.open_count(1) == 0 and d.open_count(0) == 4
+            more = _connect(listener, 4)
+            clients += more
+            assert await loop.run_in_executor(None, _accept_all, d, 4) == 4
+            while sum(map(len, adopted)) < 12:
+                await asyncio.sleep(0.01)
+            return first, [len(a) for a in adopted]
+        finally:
+            for r in receivers:
+                r.stop()
+            for c in clients:
+                c.close()
+            for a in adopted:
+                for s in a:
+                    s.close()
+            d.close()
+
+    first, after = asyncio.run(scenario())
+    assert first == [4, 4]
+    assert after == [4, 8]  # all four new ones went to the worker with none open
+
+
+def test_no_worker_ready_means_the_connection_is_closed_not_queued(
+    listener: socket.socket,
+) -> None:
+    d = handoff.Dispatcher(listener, 2)
+    end = d.channel(0)  # forked, not serving yet
+    (client,) = _connect(listener, 1)
+    try:
+        assert _accept_all(d, 1) == 0 or d.open_count(0) == 0
+        client.settimeout(5)
+        assert client.recv(1) == b""  # closed by the parent
+        d.ready(0)
+        d.gone(0)  # died before the next connection
+        (late,) = _connect(listener, 1)
+        late.settimeout(5)
+        d.accept()
+        assert late.recv(1) == b""
+        late.close()
+    finally:
+        client.close()
+        end.close()
+        d.close()
+
+
+def test_a_receiver_stops_when_the_parent_is_gone(listener: socket.socket) -> None:
+    async def scenario() -> bool:
+        d = handoff.Dispatcher(listener, 1)
+        end = d.channel(0)
+        r = handoff.Receiver(end, d.closed, 0)
+        r.start(lambda s: s.close())
+        d.gone(0)  # the parent's end closes: EOF for the worker
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if end.fileno() == -1:
+                break
+        d.close()
+        return end.fileno() == -1
+
+    assert asyncio.run(scenario())
