@@ -7,10 +7,11 @@ With workers, the parent reserves the addresses and forks the workers; each
 listens on a socket of its own there (SO_REUSEPORT: the kernel spreads new
 connections over them), except on the web's: there the parent accepts and hands
 each connection to the worker with the fewest open (handoff.py). The parent
-restarts a worker that dies and passes SIGTERM on. Each worker opens its own runtime (database connections, keys,
-audit writer); the database's write lock, the audit chain's tip and the signed
-head are shared through the files (db/sqlite.py, audit/writer.py). Worker 0
-alone runs the outbound relay and maintenance.
+restarts a worker that dies and passes SIGTERM on. Each worker opens its own
+runtime (database connections, keys, audit writer); the database's write lock,
+the audit chain's tip and the signed head are shared through the files
+(db/sqlite.py, audit/writer.py). Worker 0 alone runs the outbound relay and
+maintenance.
 """
 
 import asyncio
