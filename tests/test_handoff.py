@@ -2,6 +2,7 @@
 sockets, a real socket pair per worker, the workers' receivers on an event loop."""
 
 import asyncio
+import errno
 import socket
 import time
 from collections.abc import Iterator
@@ -156,3 +157,28 @@ def test_a_receiver_stops_when_the_parent_is_gone(listener: socket.socket) -> No
         return end.fileno() == -1
 
     assert asyncio.run(scenario())
+
+
+class _OutOfDescriptors(socket.socket):
+    """A listening socket whose accept() fails as it does at the descriptor limit."""
+
+    def accept(self) -> tuple[socket.socket, object]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
+    sock = _OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    d = handoff.Dispatcher(sock, 1)
+    end = d.channel(0)
+    d.ready(0)
+    try:
+        before = time.monotonic()
+        assert d.paused_until == 0.0
+        assert d.accept() == 0
+        assert before + handoff.ACCEPT_PAUSE_S <= d.paused_until <= time.monotonic() + 1
+    finally:
+        end.close()
+        d.close()
+        sock.close()

@@ -26,9 +26,11 @@ import mmap
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 
 SWEEP_S = 0.1
+ACCEPT_PAUSE_S = 0.1  # after accept() fails for want of descriptors or memory
 _SLOT = struct.Struct("q")
 _BURST = 64  # connections accepted per wake-up of the parent
 
@@ -52,6 +54,7 @@ class Dispatcher:
         self._ends: dict[int, socket.socket] = {}  # the parent's end, per worker
         self._ready: set[int] = set()
         self._turn = 0  # where ties start, so that equal workers take turns
+        self.paused_until = 0.0  # monotonic: no accepting before (see `accept`)
 
     def channel(self, index: int) -> socket.socket:
         """A new pair for worker `index` (about to be forked); returns its end."""
@@ -83,14 +86,21 @@ class Dispatcher:
         return self._sent[index] - closed
 
     def accept(self) -> int:
-        """Accept what is waiting (up to a burst) and hand it over; returns how many."""
+        """Accept what is waiting (up to a burst) and hand it over; returns how many.
+
+        Out of descriptors or memory, the connection stays queued and accepting
+        pauses for `ACCEPT_PAUSE_S` (`paused_until`): the listener stays readable,
+        and accepting at once again would spin."""
         handed = 0
         for _ in range(_BURST):
             try:
                 conn, _addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):
                 break
-            except OSError:  # e.g. the client reset it first, or out of descriptors
+            except ConnectionError:  # reset by the client before it was accepted
+                continue
+            except OSError:  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+                self.paused_until = time.monotonic() + ACCEPT_PAUSE_S
                 break
             with conn:  # the worker holds its own descriptor once handed
                 handed += self._hand(conn)

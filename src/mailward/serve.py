@@ -313,6 +313,8 @@ class _Supervisor:
 
     def _timeout(self, announced: bool, deadline: float) -> float | None:
         due = list(self.restarts.values()) + ([] if announced else [deadline])
+        if self.dispatcher is not None and self.dispatcher.paused_until > time.monotonic():
+            due.append(self.dispatcher.paused_until)
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _event(self, fd: int) -> None:
@@ -427,7 +429,7 @@ class _Supervisor:
         d = self.dispatcher
         if d is None:
             return
-        wanted = d.serving() and not self.stopping
+        wanted = d.serving() and not self.stopping and time.monotonic() >= d.paused_until
         watched = d.listener in {key.fileobj for key in self.selector.get_map().values()}
         if wanted and not watched:
             self.selector.register(d.listener, selectors.EVENT_READ)
