@@ -119,26 +119,33 @@ def test_a_worker_that_closed_its_connections_gets_the_next_ones(
     assert after == [4, 8]  # all four new ones went to the worker with none open
 
 
-def test_no_worker_ready_means_the_connection_is_closed_not_queued(
+def test_a_connection_no_worker_can_take_is_held_until_one_can(
     listener: socket.socket,
 ) -> None:
+    """No worker takes it (none serving yet, or every pair full): the parent holds
+    the connection, pauses accepting, and hands it over once one can."""
     d = handoff.Dispatcher(listener, 2)
     end = d.channel(0)  # forked, not serving yet
     (client,) = _connect(listener, 1)
+    got: list[socket.socket] = []
     try:
-        assert _accept_all(d, 1) == 0 or d.open_count(0) == 0
-        client.settimeout(5)
-        assert client.recv(1) == b""  # closed by the parent
+        for _ in range(200):  # until the connection has been accepted
+            d.accept()
+            if d.paused_until:
+                break
+            time.sleep(0.005)
+        assert d.paused_until > 0 and d.open_count(0) == 0
+        client.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            client.recv(1)  # held open, not closed
+        assert d.flush() == 0  # still no one to take it
         d.ready(0)
-        d.gone(0)  # died before the next connection
-        (late,) = _connect(listener, 1)
-        late.settimeout(5)
-        d.accept()
-        assert late.recv(1) == b""
-        late.close()
+        assert d.flush() == 1 and d.open_count(0) == 1
+        got = _received(end)
+        assert [s.getpeername() for s in got] == [client.getsockname()]
     finally:
-        client.close()
-        end.close()
+        for s in [client, end, *got]:
+            s.close()
         d.close()
 
 

@@ -26,7 +26,11 @@ def server_pid(client_port: int, server_port: int, pids: list[int]) -> int:
             inode = f[9]
     assert inode, "connection not found in /proc/net/tcp"
     for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except FileNotFoundError:  # it has exited
+            continue
+        for fd in fds:
             try:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
                     return pid

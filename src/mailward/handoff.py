@@ -27,6 +27,7 @@ import socket
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 
 SWEEP_S = 0.1
@@ -55,6 +56,7 @@ class Dispatcher:
         self._ready: set[int] = set()
         self._turn = 0  # where ties start, so that equal workers take turns
         self.paused_until = 0.0  # monotonic: no accepting before (see `accept`)
+        self._held: deque[socket.socket] = deque()  # accepted, not yet handed
 
     def channel(self, index: int) -> socket.socket:
         """A new pair for worker `index` (about to be forked); returns its end."""
@@ -88,11 +90,15 @@ class Dispatcher:
     def accept(self) -> int:
         """Accept what is waiting (up to a burst) and hand it over; returns how many.
 
-        Out of descriptors or memory, the connection stays queued and accepting
-        pauses for `ACCEPT_PAUSE_S` (`paused_until`): the listener stays readable,
-        and accepting at once again would spin."""
-        handed = 0
+        A connection no worker can take now (every pair full: stalled workers) is
+        held, not closed, and handed by a later `flush`; accepting pauses
+        meanwhile. Out of descriptors or memory, the connection stays queued and
+        accepting pauses too. Either way for `ACCEPT_PAUSE_S` (`paused_until`):
+        the listener stays readable, and accepting at once again would spin."""
+        handed = self.flush()
         for _ in range(_BURST):
+            if self._held:
+                break
             try:
                 conn, _addr = self.listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -102,11 +108,22 @@ class Dispatcher:
             except OSError:  # EMFILE, ENFILE, ENOBUFS, ENOMEM
                 self.paused_until = time.monotonic() + ACCEPT_PAUSE_S
                 break
-            with conn:  # the worker holds its own descriptor once handed
-                handed += self._hand(conn)
+            self._held.append(conn)
+            handed += self.flush()
         return handed
 
-    def _hand(self, conn: socket.socket) -> int:
+    def flush(self) -> int:
+        """Hand over the connections held; returns how many went."""
+        handed = 0
+        while self._held:
+            if not self._hand(self._held[0]):
+                self.paused_until = time.monotonic() + ACCEPT_PAUSE_S
+                break
+            self._held.popleft().close()  # the worker holds its own descriptor now
+            handed += 1
+        return handed
+
+    def _hand(self, conn: socket.socket) -> bool:
         n = len(self._sent)
         order = sorted(self._ready, key=lambda i: (self.open_count(i), (i - self._turn) % n))
         for index in order:
@@ -116,8 +133,8 @@ class Dispatcher:
                 continue
             self._sent[index] += 1
             self._turn = (index + 1) % n
-            return 1
-        return 0  # no worker could take it: closed, the client sees a reset
+            return True
+        return False
 
     def leave(self) -> None:
         """In a new worker: close the parent's listener and ends (a worker that
@@ -128,10 +145,14 @@ class Dispatcher:
             end.close()
         self._ends.clear()
         self._ready.clear()
+        while self._held:
+            self._held.popleft().close()
 
     def close(self) -> None:
         for index in list(self._ends):
             self.gone(index)
+        while self._held:
+            self._held.popleft().close()
         self.closed.close()
 
 
@@ -177,6 +198,9 @@ class Receiver:
             if not msg and not fds:  # the parent is gone
                 self.stop()
                 return
+            # One byte a connection. A connection whose descriptor did not arrive
+            # (this process out of descriptors: MSG_CTRUNC) counts as closed.
+            self._closed += max(0, len(msg) - len(fds))
             for fd in fds:
                 sock = socket.socket(fileno=fd)
                 self._open.append(sock)

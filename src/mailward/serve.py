@@ -44,6 +44,7 @@ PURGE_EVERY_S = 60.0
 WEB_THREADS = 2
 RESTART_PAUSE_S = 1.0
 READY_WAIT_S = 60.0  # for each worker to start serving, before "ready" is announced
+_HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD}
 Announce = Callable[[str], None]
 
 
@@ -88,9 +89,13 @@ async def serve(
     # (`--workers`), not threads, are what scale.
     anyio.to_thread.current_default_thread_limiter().total_tokens = WEB_THREADS
     _freeze_heap()  # the modules, the app, templates: ~80,000 objects
+    stop = asyncio.Event()
     web_task = None
     if web is not None:
         web_task = asyncio.create_task(web.serve(sockets=[web.sock] if web.sock else []))
+        # The web server ends only when told to, unless it failed (its error is
+        # raised below, and the worker exits with it).
+        web_task.add_done_callback(lambda _task: stop.set())
     if web is not None and web.sock is not None:
         host, port = web.sock.getsockname()[:2]
         announce(f"listening web http://{host}:{port}/")
@@ -100,7 +105,6 @@ async def serve(
         if server is not None:
             host, port = server.sockets[0].getsockname()[:2]
             announce(f"listening {name} {host}:{port}")
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -149,12 +153,13 @@ class _WebServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.handed is not None and self.started:
-            self._adopting = set()
             self.handed.start(self._adopt)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.handed is not None:
             self.handed.stop()
+            if self._adopting:  # connections adopted last get shut down like the rest
+                await asyncio.wait(set(self._adopting))
         await super().shutdown(sockets)
 
     def _adopt(self, sock: socket.socket) -> None:
@@ -198,6 +203,7 @@ def _web_server(
     server = _WebServer(config)
     server.sock = where if isinstance(where, socket.socket) else None
     server.handed = handed
+    server._adopting = set()
     return server
 
 
@@ -275,6 +281,7 @@ class _Supervisor:
         self.children: dict[int, int] = {}  # pid -> worker index
         self.starting: dict[int, tuple[int, int]] = {}  # ready pipe -> (index, pid)
         self.restarts: dict[int, float] = {}  # worker index -> when to fork it again
+        self.signalled: set[int] = set()  # pids sent SIGTERM
         self.stopping = False
         self.failed = 0
         self.selector = selectors.DefaultSelector()
@@ -293,13 +300,17 @@ class _Supervisor:
         # inherit, and those pages stay shared with the parent.
         _freeze_heap()
         for index in range(self.workers):
-            self._spawn(index)
+            if not self.stopping:
+                self._spawn(index)
         # "ready" once every worker serves (or has died: it is restarted).
         deadline = time.monotonic() + READY_WAIT_S
         announced = False
         try:
-            while self.children or self.restarts:
-                if not announced and (not self.starting or time.monotonic() >= deadline):
+            while self.children or (self.restarts and not self.stopping):
+                if self.stopping:
+                    self._terminate()
+                ready = not self.starting or time.monotonic() >= deadline
+                if not announced and not self.stopping and ready:
                     self.announce(f"ready ({self.workers} workers)")
                     announced = True
                 for key, _events in self.selector.select(self._timeout(announced, deadline)):
@@ -308,6 +319,7 @@ class _Supervisor:
                 self._restart_due()
                 self._accept_while_served()
         finally:
+            self._terminate()
             self._close()
         return 0 if self.failed == 0 else 1
 
@@ -323,7 +335,8 @@ class _Supervisor:
                 while os.read(self.wake_r, 512):
                     pass
         elif self.dispatcher is not None and fd == self.dispatcher.listener.fileno():
-            self.dispatcher.accept()
+            if not self.stopping:
+                self.dispatcher.accept()
         elif fd in self.starting:  # a byte (it serves) or EOF (it died first)
             index, pid = self.starting.pop(fd)
             self.selector.unregister(fd)
@@ -336,15 +349,26 @@ class _Supervisor:
     def _spawn(self, index: int) -> None:
         ready_r, ready_w = os.pipe()
         channel = self.dispatcher.channel(index) if self.dispatcher is not None else None
-        pid = os.fork()
-        if pid == 0:  # the worker
-            os.close(ready_r)
-            self._leave_parent()
-            os._exit(self._work(index, ready_w, channel))
+        # The signals wait until the new worker is known (a stop in between must
+        # reach it) and until the worker has dropped the parent's handlers.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns from here
+                code = 1
+                try:
+                    os.close(ready_r)
+                    self._leave_parent()
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                    code = self._work(index, ready_w, channel)
+                finally:
+                    os._exit(code)
+            self.children[pid] = index
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(ready_w)
         if channel is not None:
             channel.close()
-        self.children[pid] = index
         self.starting[ready_r] = (index, pid)
         self.selector.register(ready_r, selectors.EVENT_READ)
 
@@ -416,11 +440,16 @@ class _Supervisor:
                     self._spawn(index)
 
     def _stop(self, *_: object) -> None:
-        self.stopping = True
+        self.stopping = True  # the loop, woken by the signal's byte, does the rest
+
+    def _terminate(self) -> None:
+        """SIGTERM to every worker not yet sent one; no more restarts."""
         self.restarts.clear()
         for pid in list(self.children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            if pid not in self.signalled:
+                self.signalled.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
 
     def _accept_while_served(self) -> None:
         """Accept web connections only while some worker serves: while none does
@@ -429,7 +458,10 @@ class _Supervisor:
         d = self.dispatcher
         if d is None:
             return
-        wanted = d.serving() and not self.stopping and time.monotonic() >= d.paused_until
+        due = time.monotonic() >= d.paused_until
+        if due and not self.stopping:
+            d.flush()  # what the workers could not take before
+        wanted = d.serving() and not self.stopping and due
         watched = d.listener in {key.fileobj for key in self.selector.get_map().values()}
         if wanted and not watched:
             self.selector.register(d.listener, selectors.EVENT_READ)
@@ -443,6 +475,9 @@ class _Supervisor:
                     os.kill(pid, signal.SIGUSR1)
 
     def _close(self) -> None:
+        for pid in list(self.children):  # only after a failure in the loop itself
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         signal.set_wakeup_fd(-1)
         for fd in self.starting:
             os.close(fd)
