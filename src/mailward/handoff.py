@@ -220,7 +220,3 @@ class Receiver:
         self._closed += len(self._open) - len(still)
         self._open = still
         _SLOT.pack_into(self._closed_map, self._offset, self._closed)
-
-    @property
-    def open_count(self) -> int:
-        return len(self._open)
