@@ -16,11 +16,13 @@ maintenance.
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import os
 import selectors
 import signal
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -207,6 +209,25 @@ def _web_server(
     return server
 
 
+def _stop_with(parent: int) -> None:
+    """In a new worker: have the kernel send it SIGTERM when the parent dies
+    (Linux's PR_SET_PDEATHSIG), so that no worker outlives its supervisor,
+    unsupervised, holding the ports (and, with the web handed off, no longer given
+    any web connection)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 def _wake_relay_via_parent() -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(os.getppid(), signal.SIGUSR1)
@@ -352,6 +373,7 @@ class _Supervisor:
         # The signals wait until the new worker is known (a stop in between must
         # reach it) and until the worker has dropped the parent's handlers.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+        parent = os.getpid()
         try:
             pid = os.fork()
             if pid == 0:  # the worker: never returns from here
@@ -359,6 +381,7 @@ class _Supervisor:
                 try:
                     os.close(ready_r)
                     self._leave_parent()
+                    _stop_with(parent)
                     signal.pthread_sigmask(signal.SIG_SETMASK, held)
                     code = self._work(index, ready_w, channel)
                 finally:

@@ -163,3 +163,35 @@ def test_while_no_worker_serves_connections_wait_for_one(tmp_path: Path) -> None
         drain.join(10)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_workers_stop_when_their_parent_dies(tmp_path: Path) -> None:
+    """A parent killed outright (no chance to pass a stop on): its workers stop
+    too (PR_SET_PDEATHSIG), not left running unsupervised on the ports."""
+    data = tmp_path / "data"
+    Runtime.open(Settings(data=data, fast_hashing=True)).close()
+    proc, port = _serve_web(data)
+    drain = threading.Thread(target=lambda: list(proc.stdout or ()), daemon=True)
+    drain.start()
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    _kept_alive(port).close()  # serving
+    proc.kill()
+    proc.wait(10)
+
+    def ended(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        return state == "Z"  # exited, not yet reaped by whoever adopted it
+
+    try:
+        assert wait_until(lambda: all(ended(w) for w in workers), 20)
+    finally:
+        for w in workers:
+            if not ended(w):
+                os.kill(w, signal.SIGKILL)
+        drain.join(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
