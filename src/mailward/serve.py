@@ -458,7 +458,7 @@ class _Supervisor:
         now = time.monotonic()
         for index, due in list(self.restarts.items()):
             if due <= now:
-                self.restarts.pop(index, None)  # (a stop may have cleared them meanwhile)
+                del self.restarts[index]
                 if not self.stopping:  # a stop in the pause: nothing would ever stop it
                     self._spawn(index)
 
@@ -485,7 +485,7 @@ class _Supervisor:
         if due and not self.stopping:
             d.flush()  # what the workers could not take before
         wanted = d.serving() and not self.stopping and due
-        watched = d.listener in {key.fileobj for key in self.selector.get_map().values()}
+        watched = d.listener in self.selector.get_map()
         if wanted and not watched:
             self.selector.register(d.listener, selectors.EVENT_READ)
         elif watched and not wanted:

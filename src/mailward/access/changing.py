@@ -39,17 +39,16 @@ class Changing(Door):
     def create_mailbox(self, name: str) -> MailboxInfo:
         """A user folder; at most MAX_MAILBOXES per account (Conflict beyond)."""
         self._user()
-        name = validate_mailbox_name(name)
-        # Made, then counted, in one unit: a name that exists is refused as such
-        # first, and a folder past the limit is rolled back with the unit.
+        return _info(self._new_folder(validate_mailbox_name(name)))
+
+    def _new_folder(self, name: str) -> MailboxRow:
+        """Made, then counted, in one unit: a name that exists is refused as such
+        first, and a folder past MAX_MAILBOXES is rolled back with the unit."""
         with self._s.store.transaction():
             row = self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None)
-            self._within_folder_limit()
-        return _info(row)
-
-    def _within_folder_limit(self) -> None:
-        if self._s.store.mailbox_count(self._me) > MAX_MAILBOXES:
-            raise LimitReached(f"at most {MAX_MAILBOXES} folders per account")
+            if self._s.store.mailbox_count(self._me) > MAX_MAILBOXES:
+                raise LimitReached(f"at most {MAX_MAILBOXES} folders per account")
+        return row
 
     def rename_mailbox(self, name: str, new_name: str) -> None:
         """Rename a mailbox and every mailbox below it (RFC 3501 §6.3.5), in one unit.
@@ -60,9 +59,7 @@ class Changing(Door):
         row = self._mailbox(name)
         new_name = validate_mailbox_name(new_name)
         if row.name == "INBOX":
-            with self._s.store.transaction():
-                target = self._s.store.create_mailbox(self._me, new_mailbox_id(), new_name, None)
-                self._within_folder_limit()
+            target = self._new_folder(new_name)
             self._move_all(row, target, Action.MOVE, origin=False)
             return
         if row.name in _PROTECTED:

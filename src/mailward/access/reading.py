@@ -83,7 +83,7 @@ class Reading(Door):
         """
         limit = checked_limit(limit)
         before = decode_cursor(cursor) if cursor else None
-        self._user()
+        sealer = self._user()
         box = self._mailbox(mailbox)
         early: FolderPage | None = None
         crossing: Crossing | None = None
@@ -97,7 +97,7 @@ class Reading(Door):
                 crossing, folders_crossed = folders, True
             else:
                 rows = self._s.store.messages(self._me, box.id, limit, before)
-                opened = open_summaries(self._user(), self._me, rows, self._name_of)
+                opened = open_summaries(sealer, self._me, rows, self._name_of)
                 if isinstance(opened, Crossing):
                     crossing = opened
                 else:
