@@ -1,9 +1,11 @@
 """MailAccess end to end on a real store: every operation, its audit record, and a
 second account that must see nothing."""
 
+from typing import Any
+
 import pytest
 
-from mailward.access import Pending
+from mailward.access import Pending, complete_together
 from mailward.audit.query import all_records
 from mailward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from mailward.core.flags import Flags
@@ -288,3 +290,40 @@ def test_an_account_has_at_most_max_mailboxes_folders(
     with pytest.raises(Conflict, match="at most"):
         alice.rename_mailbox("INBOX", "Old mail")  # renaming INBOX makes a folder too
     assert len(alice.mailboxes()) == have + 2
+
+
+def test_listings_completed_together_share_one_commit_in_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = world.deliver("alice", "payslip")
+    b = world.deliver("bob", "lease")
+    db = world.rt.db
+    outer: list[int] = []
+    run = db.run
+
+    def counted(fn: Any) -> Any:
+        if db.unit_connection() is None:  # a unit of its own, not one joined
+            outer.append(1)
+        return run(fn)
+
+    before = len(records(world, "list"))
+    pendings = [_view(world, "alice"), _view(world, "bob")]
+    assert all(p.opened for p in pendings)
+    monkeypatch.setattr(db, "run", counted)
+    views = complete_together(pendings)
+    monkeypatch.undo()
+    assert len(outer) == 1  # both records in one unit of work: one commit, one flush
+    assert [[m.id for m in v.page.items] for v in views] == [[a], [b]]  # type: ignore[union-attr]
+    listed = records(world, "list")[before:]
+    assert sorted(r.items[0] for r in listed) == sorted([a, b]) and len(listed) == 2
+
+
+def test_a_listing_completed_together_but_not_opened_is_completed_alone(world: World) -> None:
+    world.deliver("alice", "passport scan")
+    before = len(records(world, "list"))
+    large = _view(world, "alice", open_up_to=-1)
+    assert not large.opened
+    (view,) = complete_together([large])
+    assert not isinstance(view, Exception)
+    assert [m.subject for m in view.page.items] == ["passport scan"]
+    assert len(records(world, "list")) == before + 1

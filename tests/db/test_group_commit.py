@@ -3,6 +3,7 @@
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,50 @@ def test_on_commit_runs_after_durable_commit_never_after_rollback(tmp_path: Path
     assert seen == ["after 1"]
     with pytest.raises(RuntimeError):
         db.on_commit(prepare)  # type: ignore[arg-type]
+    db.close()
+
+
+def test_run_each_shares_one_commit_and_a_failing_unit_is_undone_alone(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    commits: list[int] = []
+
+    def prepare(c: sqlite3.Connection) -> object:
+        n = c.execute("SELECT count(*) FROM t").fetchone()[0]
+        return lambda: commits.append(n)
+
+    def insert(k: int, fail: bool = False, hook: bool = False) -> Any:
+        def unit(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t (k) VALUES (?)", (k,))
+            if hook:
+                db.on_commit(prepare)  # type: ignore[arg-type]
+            if fail:
+                raise ValueError(f"unit {k} fails")
+            return k
+
+        return unit
+
+    out = db.run_each([insert(1, hook=True), insert(2, fail=True, hook=True), insert(3)])
+    assert out[0] == 1 and out[2] == 3
+    assert isinstance(out[1], ValueError) and str(out[1]) == "unit 2 fails"
+    assert [r[0] for r in db.read().execute("SELECT k FROM t ORDER BY k")] == [1, 3]
+    assert commits == [2]  # one commit for the batch, after the failed unit was undone
+    assert db.run_each([]) == []
+    db.close()
+
+
+def test_run_each_raises_for_all_when_the_commit_fails(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+
+    def broken(c: sqlite3.Connection) -> None:
+        raise RuntimeError("hook fails")
+
+    def unit(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (k) VALUES (5)")
+        db.on_commit(broken)
+
+    with pytest.raises(RuntimeError, match="hook fails"):
+        db.run_each([lambda c: c.execute("INSERT INTO t (k) VALUES (4)"), unit])
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
     db.close()
 
 

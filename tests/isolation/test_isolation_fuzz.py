@@ -16,16 +16,28 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from isolation.faults import FAULTS, Armed, FaultyBlobs, FaultyStore
+from mailward.access import Pending, complete_together
 from mailward.audit.query import all_records
 from mailward.core.errors import Conflict, IsolationViolation, NotFound
 from mailward.core.flags import Flags
 from support import build_world
 
 NAMES = ("alice", "bob", "carol")
+
+
+def _together(pending: Pending[Any]) -> Any:
+    (result,) = complete_together([pending])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 OPS = (
     "list",
     "list-deferred",
     "list-deferred-large",
+    "list-together",
+    "list-together-large",
     "read",
     "raw",
     "summary",
@@ -105,6 +117,14 @@ class Isolation(RuleBasedStateMachine):
             "list-deferred-large": lambda: door.mailbox_view_deferred(
                 "INBOX", open_up_to=-1, folders_up_to=-1
             ).complete(),
+            # the web's batches: completed with others (a crossing found at the
+            # call completes alone, so that its refusal's record stays)
+            "list-together": lambda: _together(
+                door.mailbox_view_deferred("INBOX", open_up_to=1 << 30, folders_up_to=1000)
+            ),
+            "list-together-large": lambda: _together(
+                door.mailbox_view_deferred("INBOX", open_up_to=-1, folders_up_to=-1)
+            ),
             "read": lambda: door.get_message(item),
             "raw": lambda: door.get_raw(item),
             "summary": lambda: door.get_summary(item),

@@ -1,10 +1,13 @@
 """A door call in two steps, for an event loop that must not wait on the disk."""
 
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+# Runs closures as units of work sharing one commit (MailStore.each_atomically).
+Units = Callable[[Sequence[Callable[[], Any]]], list[Any]]
 
 
 class Pending(Generic[T]):
@@ -16,13 +19,17 @@ class Pending(Generic[T]):
     Nothing of the result is handed out before that.
     """
 
-    __slots__ = ("_early", "_finish")
+    __slots__ = ("_early", "_finish", "_units")
 
-    def __init__(self, finish: Callable[[T | None], T], early: T | None = None) -> None:
+    def __init__(
+        self, finish: Callable[[T | None], T], early: T | None = None, units: Units | None = None
+    ) -> None:
         """`finish(early)` records the access and returns the result; `early`: the
-        result, when it was made at the call (else `finish` makes it)."""
+        result, when it was made at the call (else `finish` makes it); `units`:
+        the store's way to run several completions in one commit."""
         self._finish = finish
         self._early = early
+        self._units = units
 
     @property
     def opened(self) -> bool:
@@ -45,7 +52,7 @@ class Pending(Generic[T]):
             also(result)
             return result
 
-        return Pending(finished, self._early)
+        return Pending(finished, self._early, self._units)
 
     def shaped(self, shape: Callable[[T], U]) -> "Pending[U]":
         """The result shaped by `shape` (the page rendered): now, on this thread,
@@ -55,7 +62,7 @@ class Pending(Generic[T]):
         not the result: the witness's stamp is added by the door's wrapper first."""
         finish, early = self._finish, self._early
         if early is None:
-            return Pending(lambda _none: shape(finish(None)))
+            return Pending(lambda _none: shape(finish(None)), None, self._units)
         made = shape(early)
 
         def recorded(shape_made: U | None) -> U:
@@ -63,4 +70,31 @@ class Pending(Generic[T]):
             assert shape_made is not None
             return shape_made
 
-        return Pending(recorded, made)
+        return Pending(recorded, made, self._units)
+
+
+def complete_together(pendings: Sequence[Pending[T]]) -> list[T | Exception]:
+    """`complete()` each: the opened ones of one store as units of work sharing one
+    commit and flush (a record's commit paid once for many pages), the others
+    alone (one that was not opened may refuse: the refusal's record must stay,
+    where a unit that raises is undone). Each gets its result or the exception
+    its completion raised; a failed commit or flush is every sharer's exception.
+    Blocking: run it off the event loop."""
+    groups: dict[Units, list[int]] = {}
+    out: list[T | Exception] = [Exception()] * len(pendings)
+    for i, pending in enumerate(pendings):
+        if pending.opened and pending._units is not None:
+            groups.setdefault(pending._units, []).append(i)
+            continue
+        try:
+            out[i] = pending.complete()
+        except Exception as exc:  # noqa: BLE001 - handed back in its place
+            out[i] = exc
+    for units, members in groups.items():
+        try:
+            done = units([pendings[i].complete for i in members])
+        except Exception as exc:  # noqa: BLE001 - the commit failed: none is recorded
+            done = [exc] * len(members)
+        for i, result in zip(members, done, strict=True):
+            out[i] = result
+    return out

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -149,6 +149,27 @@ class Database:
         if unit.error is not None:
             raise unit.error
         return cast(T, unit.result)
+
+    def run_each(self, fns: Sequence[Callable[[sqlite3.Connection], T]]) -> list[T | Exception]:
+        """Run each of `fns` as its own unit of work, all in one commit: each one's
+        result, or the exception it raised (its writes rolled back alone), once the
+        commit is durable. A commit or flush that fails raises for all of them.
+        """
+
+        def each(conn: sqlite3.Connection) -> list[T | Exception]:
+            out: list[T | Exception] = []
+            for fn in fns:
+                prepares = len(self._before_commit)
+                conn.execute("SAVEPOINT each")
+                try:
+                    out.append(fn(conn))
+                except Exception as exc:  # noqa: BLE001 - handed back in its place
+                    self._rollback_to(conn, "each", prepares)
+                    out.append(exc)
+                conn.execute("RELEASE each")
+            return out
+
+        return self.run(each)
 
     def _promoted(self, unit: _Unit) -> bool:
         unit.sleep()
@@ -298,7 +319,10 @@ class Database:
                 self._leading = False
 
     def _rollback_unit(self, conn: sqlite3.Connection, prepares: int) -> None:
-        conn.execute("ROLLBACK TO unit")
+        self._rollback_to(conn, "unit", prepares)
+
+    def _rollback_to(self, conn: sqlite3.Connection, savepoint: str, prepares: int) -> None:
+        conn.execute(f"ROLLBACK TO {savepoint}")
         self.epoch += 1
         del self._before_commit[prepares:]
 

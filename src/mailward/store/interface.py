@@ -8,7 +8,7 @@ Rules every implementation keeps:
 - writes inside `transaction()` commit together, durably, or not at all.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
@@ -49,6 +49,11 @@ class MailStore(Protocol):
         Cheaper than `transaction()` under concurrency: units from many callers
         share one commit.
         """
+
+    def each_atomically(self, fns: Sequence[Callable[[], T]]) -> list[T | Exception]:
+        """Run each of `fns` as its own unit of work, all sharing one commit: each
+        one's result, or the exception it raised (only its writes undone), once
+        durable. Raises for all if the commit fails."""
 
     # directory
     def add_domain(self, domain_id: DomainId, name: str) -> None:

@@ -5,8 +5,9 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from mailward.core.errors import Conflict, IntegrityError, NotFound
@@ -373,6 +374,10 @@ def _mailbox(r: Any, total: int = 0, unseen: int = 0) -> MailboxRow:
     )
 
 
+def _called(fn: Callable[[], T], _conn: sqlite3.Connection) -> T:
+    return fn()
+
+
 def _seen(flags: str) -> int:
     return 1 if "\\Seen" in flags.split() else 0
 
@@ -392,6 +397,9 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
 
     def atomically(self, fn: Callable[[], T]) -> T:
         return self.db.run(lambda _conn: fn())
+
+    def each_atomically(self, fns: Sequence[Callable[[], T]]) -> list[T | Exception]:
+        return self.db.run_each([partial(_called, fn) for fn in fns])
 
     # -- directory ---------------------------------------------------------------------
 
