@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mailward.db import Database
+from mailward.db.sqlite import CHECKPOINT_COMMITS
 
 
 def _db(tmp_path: Path) -> Database:
@@ -138,6 +139,82 @@ def test_run_each_raises_for_all_when_the_commit_fails(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="hook fails"):
         db.run_each([lambda c: c.execute("INSERT INTO t (k) VALUES (4)"), unit])
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.close()
+
+
+def test_try_run_writes_now_or_runs_nothing_while_another_writer_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    db = _db(tmp_path)
+    other = Database(tmp_path / "t.db")  # another process's writer: its own file lock
+    ran: list[int] = []
+
+    def insert(k: int) -> Any:
+        def unit(c: sqlite3.Connection) -> int:
+            ran.append(k)
+            c.execute("INSERT INTO t (k) VALUES (?)", (k,))
+            return k
+
+        return unit
+
+    written = db.try_run(insert(1))
+    assert written is not None and written.result == 1
+    written.settle()
+    assert db.read().execute("SELECT k FROM t").fetchall() == [(1,)]
+    for key, writer in ((11, db), (12, other)):  # a thread of this process, another process
+        inside, release = threading.Event(), threading.Event()
+
+        def hold(
+            w: Database = writer,
+            key: int = key,
+            inside: threading.Event = inside,
+            release: threading.Event = release,
+        ) -> None:
+            with w.write() as c:
+                c.execute("INSERT INTO t (k) VALUES (?)", (key,))
+                inside.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert inside.wait(10)
+        assert db.try_run(insert(2)) is None
+        assert db.try_run_each([insert(3)]) is None
+        release.set()
+        holder.join()
+    assert ran == [1]  # nothing ran while busy
+    each = db.try_run_each([insert(4), insert(5)])
+    assert each is not None and each.result == [4, 5]
+    each.settle()
+    assert [r[0] for r in db.read().execute("SELECT k FROM t ORDER BY k")] == [1, 4, 5, 11, 12]
+    other.close()
+    db.close()
+
+
+def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    wal = tmp_path / "t.db-wal"
+    commits = 4 * CHECKPOINT_COMMITS
+    first = 0  # the WAL's size before the first checkpoint
+    for k in range(commits):
+        if k == CHECKPOINT_COMMITS - 1:
+            first = wal.stat().st_size
+        if k % 2:
+            db.run(
+                lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
+            )
+        else:  # the event loop's way: written now, flushed by another thread
+            written = db.try_run(
+                lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
+            )
+            assert written is not None
+            threading.Thread(target=written.settle).start()
+            written.settle()
+    # Without checkpoints the WAL would hold every commit's pages: four times
+    # `first`. Started over after each, it is never much larger than `first`.
+    assert first > CHECKPOINT_COMMITS * 4096 / 2
+    assert wal.stat().st_size < 1.5 * first
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == commits
     db.close()
 
 

@@ -23,7 +23,7 @@ from mailward.access._queueing import QueuedMail, QueuedRecipient, RecipientStat
 from mailward.access.delegation import Delegation, GrantInfo
 from mailward.access.evidence import AccessEntry
 from mailward.access.mail import MailAccess
-from mailward.access.pending import Pending, complete_together
+from mailward.access.pending import Pending, complete_together, try_complete_together
 from mailward.access.relaying import Relaying, Unopenable
 from mailward.access.restoring import RESTORED, Restoring
 from mailward.access.searching import SearchQuery
@@ -50,4 +50,5 @@ __all__ = [
     "Unopenable",
     "complete_together",
     "seal_list_fields_as_one",
+    "try_complete_together",
 ]

@@ -1,13 +1,22 @@
 """A door call in two steps, for an event loop that must not wait on the disk."""
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from mailward.store import Committed
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-# Runs closures as units of work sharing one commit (MailStore.each_atomically).
-Units = Callable[[Sequence[Callable[[], Any]]], list[Any]]
+
+class Units(Protocol):
+    """Runs closures as units of work sharing one commit (the MailStore's way)."""
+
+    def each_atomically(self, fns: Sequence[Callable[[], Any]]) -> list[Any]: ...
+
+    def try_each_atomically(
+        self, fns: Sequence[Callable[[], Any]]
+    ) -> Committed[list[Any]] | None: ...
 
 
 class Pending(Generic[T]):
@@ -26,7 +35,7 @@ class Pending(Generic[T]):
     ) -> None:
         """`finish(early)` records the access and returns the result; `early`: the
         result, when it was made at the call (else `finish` makes it); `units`:
-        the store's way to run several completions in one commit."""
+        the store, which can run several completions in one commit."""
         self._finish = finish
         self._early = early
         self._units = units
@@ -92,9 +101,22 @@ def complete_together(pendings: Sequence[Pending[T]]) -> list[T | Exception]:
             out[i] = exc
     for units, members in groups.items():
         try:
-            done = units([pendings[i].complete for i in members])
+            done = units.each_atomically([pendings[i].complete for i in members])
         except Exception as exc:  # noqa: BLE001 - the commit failed: none is recorded
             done = [exc] * len(members)
         for i, result in zip(members, done, strict=True):
             out[i] = result
     return out
+
+
+def try_complete_together(pendings: Sequence[Pending[T]]) -> Committed[list[T | Exception]] | None:
+    """`complete_together` on the calling thread, an event loop's, without waiting:
+    for opened pendings of one store only, each in a unit of its own, all in one
+    commit, written but not yet durable. Hand nothing out before the returned
+    `settle()` (which blocks: run it elsewhere) has returned. None, with nothing
+    done, if the writer is busy or a pending is not such (complete_together
+    those)."""
+    units = pendings[0]._units if pendings else None
+    if units is None or any(not p.opened or p._units is not units for p in pendings):
+        return None
+    return units.try_each_atomically([p.complete for p in pendings])

@@ -115,7 +115,7 @@ class Reading(Door):
                 self._s.audit.append(listed(self.principal, self._me, box.name, view.page.items))
             return view
 
-        return Pending(finish, early, self._s.store.each_atomically)
+        return Pending(finish, early, self._s.store)
 
     def get_summary(self, message_id: str) -> MessageSummary:
         """One list entry (subject, from, to, snippet, flags)."""

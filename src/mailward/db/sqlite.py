@@ -7,6 +7,12 @@ all with one fsync of the WAL; then it hands leadership to the next waiting thre
 A lone caller pays no thread switch; concurrent callers share commits instead of
 queueing behind them. A unit returns only once the commit holding it is durable; a
 unit that raises is rolled back alone and its caller gets the exception.
+
+An event loop, which must not wait, uses `try_run`: its unit runs and commits at
+once if no other writer holds the lock (else nothing runs), and the flush is
+left to `Committed.settle()`, called from a thread. SQLite's automatic
+checkpoint is off (it ran inside the COMMIT that crossed its threshold); threads
+that have just flushed copy the WAL back instead (`_checkpoint`).
 """
 
 import fcntl
@@ -16,8 +22,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -46,6 +53,30 @@ def _connect(path: Path, cache_kib: int) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute(f"PRAGMA cache_size=-{cache_kib}")
     return conn
+
+
+# A flushing thread copies the WAL back into the database after this many commits
+# (SQLite's own default, 1,000 pages, is reached after a few hundred commits of
+# listing records or deliveries).
+CHECKPOINT_COMMITS = 256
+
+
+class Committed(Generic[T]):
+    """A unit of work written to the WAL by `try_run`, not yet known durable."""
+
+    __slots__ = ("_db", "_hooks", "_ticket", "result")
+
+    def __init__(self, db: "Database", ticket: int, hooks: list[Callable[[], None]], result: T):
+        self._db = db
+        self._ticket = ticket
+        self._hooks = hooks
+        self.result = result
+
+    def settle(self) -> None:
+        """Block until the commit is durable (flushing it if no one else is) and
+        run its after-commit hooks; raises the flush's OSError if it failed.
+        Only then may `result` be handed out."""
+        self._db._settle(self._ticket, self._hooks)
 
 
 class _Unit:
@@ -92,6 +123,12 @@ class Database:
         # guarantee as synchronous=FULL, with the fsync off the connection's path.
         # (SQLite syncs the WAL before every checkpoint in NORMAL mode as well.)
         self._writer.execute("PRAGMA synchronous=NORMAL")
+        # SQLite's own checkpoint runs inside the COMMIT that crosses its
+        # threshold: 10-16 ms on the committing thread, which may be an event
+        # loop's (try_run). Here a flushing thread does it instead (_checkpoint).
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointed = 0  # the commit count at the last checkpoint
+        self._checkpointing = threading.Lock()
         self._wal_fd = -1
         self._lock_fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
         self._sync_cond = threading.Condition()
@@ -156,20 +193,113 @@ class Database:
         commit is durable. A commit or flush that fails raises for all of them.
         """
 
-        def each(conn: sqlite3.Connection) -> list[T | Exception]:
-            out: list[T | Exception] = []
-            for fn in fns:
-                prepares = len(self._before_commit)
-                conn.execute("SAVEPOINT each")
-                try:
-                    out.append(fn(conn))
-                except Exception as exc:  # noqa: BLE001 - handed back in its place
-                    self._rollback_to(conn, "each", prepares)
-                    out.append(exc)
-                conn.execute("RELEASE each")
-            return out
+        return self.run(partial(self._each, fns))
 
-        return self.run(each)
+    def _each(
+        self, fns: Sequence[Callable[[sqlite3.Connection], T]], conn: sqlite3.Connection
+    ) -> list[T | Exception]:
+        out: list[T | Exception] = []
+        for fn in fns:
+            prepares = len(self._before_commit)
+            conn.execute("SAVEPOINT each")
+            try:
+                out.append(fn(conn))
+            except Exception as exc:  # noqa: BLE001 - handed back in its place
+                self._rollback_to(conn, "each", prepares)
+                out.append(exc)
+            conn.execute("RELEASE each")
+        return out
+
+    def try_run(self, fn: Callable[[sqlite3.Connection], T]) -> "Committed[T] | None":
+        """Run `fn(conn)` as one unit of work on the calling thread and commit it,
+        without waiting for anything: None, with nothing run, if another thread
+        or process is writing. The commit is written, not yet durable: the result
+        is handed out only after `settle()`, which blocks (call it elsewhere).
+        For an event loop, which must not wait on a lock or the disk."""
+        if self._in_unit():
+            raise RuntimeError("try_run inside a unit of work")
+        with self._mutex:
+            if self._leading:
+                return None
+            self._leading = True
+        unit = _Unit(fn)
+        try:
+            if not self._begin_now(self._writer):
+                return None
+            self._run_closure(self._writer, unit)
+            ticket, hooks = self._commit(self._writer, [unit])
+        finally:
+            self._hand_off()
+        if unit.error is not None:
+            raise unit.error
+        return Committed(self, ticket, hooks, unit.result)
+
+    def try_run_each(
+        self, fns: Sequence[Callable[[sqlite3.Connection], T]]
+    ) -> "Committed[list[T | Exception]] | None":
+        """`run_each` as `try_run` does it: now, or None."""
+        return self.try_run(partial(self._each, fns))
+
+    def _begin_now(self, conn: sqlite3.Connection) -> bool:
+        """BEGIN IMMEDIATE if no other writer holds the locks; else False."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        try:
+            conn.execute("PRAGMA busy_timeout=0")  # a writer outside the file lock
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            return False
+        except BaseException:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            raise
+        self._note_version(conn)
+        return True
+
+    def _settle(self, ticket: int, hooks: list[Callable[[], None]]) -> None:
+        unit = _Unit(None)
+        if not self._sync(ticket, [unit]):
+            assert unit.error is not None
+            raise unit.error
+        for hook in hooks:
+            self._after(hook)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Every CHECKPOINT_COMMITS commits, copy the WAL back into the database (a
+        PASSIVE checkpoint), as a writer's turn: no other writer of this process
+        or (by the file lock) of another runs meanwhile, so the copy completes and
+        the next writer starts the WAL over. (Beside a stream of writers a
+        checkpoint never catches up, and the WAL grows without end.) Run by
+        threads that have just flushed, never inside a unit's COMMIT."""
+        if self._commits - self._checkpointed < CHECKPOINT_COMMITS or self._closed:
+            return
+        if not self._checkpointing.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            if self._commits - self._checkpointed < CHECKPOINT_COMMITS:
+                return
+            self._checkpointed = self._commits
+            turn = _Unit(None)
+            if not self._claim(turn):
+                self._promoted(turn)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            except sqlite3.Error:
+                return  # e.g. another connection's checkpoint: the next one copies it
+            finally:
+                self._hand_off()
+        finally:
+            self._checkpointing.release()
 
     def _promoted(self, unit: _Unit) -> bool:
         unit.sleep()
@@ -221,6 +351,9 @@ class Database:
         except BaseException:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             raise
+        self._note_version(conn)
+
+    def _note_version(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
@@ -271,6 +404,8 @@ class Database:
             finally:
                 for unit in batch[1:]:
                     unit.wake()
+            if ticket:
+                self._checkpoint()
 
     @staticmethod
     def _after(hook: Callable[[], None]) -> None:

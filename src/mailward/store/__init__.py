@@ -10,6 +10,7 @@ it; nothing is shared or de-duplicated across accounts; the store never holds a
 key and never opens a sealed field.
 """
 
+from mailward.db import Committed
 from mailward.store.blobs import FsBlobStore
 from mailward.store.interface import BlobStore, MailStore
 from mailward.store.rows import (
@@ -33,6 +34,7 @@ __all__ = [
     "AccountRow",
     "AppPasswordRow",
     "BlobStore",
+    "Committed",
     "FetchRow",
     "FsBlobStore",
     "GrantRow",

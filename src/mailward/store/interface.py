@@ -21,6 +21,7 @@ from mailward.core.ids import (
     QueueId,
     SessionId,
 )
+from mailward.db import Committed
 from mailward.store.rows import (
     AccountRow,
     AppPasswordRow,
@@ -54,6 +55,13 @@ class MailStore(Protocol):
         """Run each of `fns` as its own unit of work, all sharing one commit: each
         one's result, or the exception it raised (only its writes undone), once
         durable. Raises for all if the commit fails."""
+
+    def try_each_atomically(
+        self, fns: Sequence[Callable[[], T]]
+    ) -> Committed[list[T | Exception]] | None:
+        """`each_atomically` on the calling thread without waiting: None, with
+        nothing run, if the writer is busy; else the results, committed but
+        handed out only after `settle()` (which blocks) says they are durable."""
 
     # directory
     def add_domain(self, domain_id: DomainId, name: str) -> None:

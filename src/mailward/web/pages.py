@@ -287,13 +287,14 @@ async def mailbox(request: Request) -> Response:
 
 
 # The message list's records are written in batches (recorder.py), at most this
-# many at a time per process: while they are in flight, the next batch gathers.
+# many in flight per process: while they are, the next batch gathers.
 # bench/web_bench.py's inbox page, 50 users, --workers 2, three alternating
-# rounds: 948 / 801 / 1,033 pages/s with a thread per page's record (CPU 1.95 /
-# 2.28 / 1.73 ms a page, 0.2 of it in the kernel), 1,069 / 1,365 / 1,049 with
-# two batches (1.67 / 1.36 / 1.63 ms, 0.1 in the kernel); with one batch or four,
-# in between. Pages in flight per process are bounded too: a page waits before
-# it is read, not after, holding what it read, when records stall.
+# rounds (pages/s; CPU a page): a thread per page's record 870 / 1,274 / 965
+# (1.47 / 1.46 / 1.92 ms); batches, each written by a thread 1,289 / 1,365 /
+# 1,057 (1.39 / 1.35 / 1.75 ms); batches written by the loop, flushed by a
+# thread 1,353 / 1,476 / 1,093 (1.32 / 1.26 / 1.69 ms). Pages in flight per
+# process are bounded too: a page waits before it is read, not after, holding
+# what it read, when records stall.
 RECORD_BATCHES = 2
 PAGES_IN_FLIGHT = 64
 

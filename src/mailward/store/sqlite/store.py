@@ -20,7 +20,7 @@ from mailward.core.ids import (
     QueueId,
     SessionId,
 )
-from mailward.db import Database, apply_migrations, load_migrations
+from mailward.db import Committed, Database, apply_migrations, load_migrations
 from mailward.store.rows import (
     AccountRow,
     AppPasswordRow,
@@ -400,6 +400,11 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
 
     def each_atomically(self, fns: Sequence[Callable[[], T]]) -> list[T | Exception]:
         return self.db.run_each([partial(_called, fn) for fn in fns])
+
+    def try_each_atomically(
+        self, fns: Sequence[Callable[[], T]]
+    ) -> Committed[list[T | Exception]] | None:
+        return self.db.try_run_each([partial(_called, fn) for fn in fns])
 
     # -- directory ---------------------------------------------------------------------
 
