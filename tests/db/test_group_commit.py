@@ -2,6 +2,7 @@
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,50 @@ def test_try_run_writes_now_or_runs_nothing_while_another_writer_holds_the_lock(
     db.close()
 
 
+def test_try_run_does_not_wait_for_a_writer_outside_the_file_lock(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    outsider = sqlite3.connect(tmp_path / "t.db", isolation_level=None)  # e.g. sqlite3 CLI
+    outsider.execute("BEGIN IMMEDIATE")
+    started = time.monotonic()
+    assert db.try_run(lambda c: c.execute("INSERT INTO t (k) VALUES (1)")) is None
+    assert time.monotonic() - started < 1  # not the 10 s busy timeout
+    outsider.execute("ROLLBACK")
+    outsider.close()
+    written = db.try_run(lambda c: c.execute("INSERT INTO t (k) VALUES (2)"))
+    assert written is not None
+    written.settle()
+    assert db.read().execute("SELECT k FROM t").fetchall() == [(2,)]
+    db.close()
+
+
+def test_a_try_run_whose_commit_fails_leaves_the_lock_and_nothing_written(
+    tmp_path: Path,
+) -> None:
+    db = _db(tmp_path)
+    other = Database(tmp_path / "t.db")
+
+    def broken(c: sqlite3.Connection) -> None:
+        raise RuntimeError("hook fails")
+
+    def unit(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (k) VALUES (3)")
+        db.on_commit(broken)
+
+    with pytest.raises(RuntimeError, match="hook fails"):
+        db.try_run(unit)
+    done = threading.Event()
+
+    def write_elsewhere() -> None:
+        other.run(lambda c: c.execute("INSERT INTO t (k) VALUES (4)"))
+        done.set()
+
+    threading.Thread(target=write_elsewhere, daemon=True).start()
+    assert done.wait(10)  # the file lock was released
+    assert db.read().execute("SELECT k FROM t").fetchall() == [(4,)]
+    other.close()
+    db.close()
+
+
 def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: Path) -> None:
     db = _db(tmp_path)
     wal = tmp_path / "t.db-wal"
@@ -204,12 +249,20 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: P
                 lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
             )
         else:  # the event loop's way: written now, flushed by another thread
-            written = db.try_run(
-                lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
-            )
+            for _ in range(2000):  # tried again while the checkpointing thread writes
+                written = db.try_run(
+                    lambda c, k=k: c.execute(
+                        "INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000)
+                    )
+                )
+                if written is not None:
+                    break
+                time.sleep(0.0005)
             assert written is not None
-            threading.Thread(target=written.settle).start()
+            helper = threading.Thread(target=written.settle)  # two flushers, one flush
+            helper.start()
             written.settle()
+            helper.join()
     # Without checkpoints the WAL would hold every commit's pages: four times
     # `first`. Started over after each, it is never much larger than `first`.
     assert first > CHECKPOINT_COMMITS * 4096 / 2

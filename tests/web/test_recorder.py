@@ -101,7 +101,7 @@ def test_nothing_is_handed_out_before_the_flush_and_a_failed_flush_fails_the_bat
     async def main() -> list[Any]:
         r = recorder(2)
         tasks = [asyncio.ensure_future(r.complete(page(store, f"p{i}", written))) for i in range(3)]
-        await asyncio.to_thread(store.settling.wait, 10)
+        assert await asyncio.to_thread(store.settling.wait, 10)
         for _ in range(5):
             await asyncio.sleep(0)
         assert not any(t.done() for t in tasks)  # written, not yet durable: held
@@ -120,7 +120,7 @@ def test_pages_arriving_while_the_batches_are_in_flight_gather_into_the_next() -
     async def main() -> list[str]:
         r = recorder(1)
         first = asyncio.ensure_future(r.complete(page(store, "a", written)))
-        await asyncio.to_thread(store.settling.wait, 10)  # the one batch allowed
+        assert await asyncio.to_thread(store.settling.wait, 10)  # the one batch allowed
         later = [asyncio.ensure_future(r.complete(page(store, f"b{i}", written))) for i in range(4)]
         for _ in range(5):
             await asyncio.sleep(0)
@@ -143,7 +143,7 @@ def test_a_busy_writer_is_tried_again_then_the_batch_waits_its_turn_in_a_thread(
         return list(await asyncio.gather(*(r.complete(page(store, c, written)) for c in "xyz")))
 
     assert asyncio.run(main()) == ["x", "y", "z"]
-    assert store.tries > 2 and store.on_loop == [] and store.in_thread == [3]
+    assert store.tries >= 2 and store.on_loop == [] and store.in_thread == [3]
     assert written == ["x", "y", "z"] and store.settled == 0
 
 
@@ -154,7 +154,7 @@ def test_a_page_whose_request_went_away_is_still_recorded() -> None:
     async def main() -> str:
         r = recorder(1)
         first = asyncio.ensure_future(r.complete(page(store, "first", written)))
-        await asyncio.to_thread(store.settling.wait, 10)
+        assert await asyncio.to_thread(store.settling.wait, 10)
         gone = asyncio.ensure_future(r.complete(page(store, "gone", written)))
         kept = asyncio.ensure_future(r.complete(page(store, "kept", written)))
         await asyncio.sleep(0)
@@ -167,3 +167,13 @@ def test_a_page_whose_request_went_away_is_still_recorded() -> None:
 
     assert asyncio.run(main()) == "kept"
     assert written == ["first", "gone", "kept"] and store.on_loop == [1, 2]
+
+
+def test_a_page_not_opened_at_the_call_is_completed_alone_in_a_thread() -> None:
+    store = Store()
+
+    async def main() -> str:
+        return await recorder(2).complete(Pending(lambda _none: "late", None, store))
+
+    assert asyncio.run(main()) == "late"
+    assert store.tries == 0 and store.on_loop == [] and store.in_thread == []

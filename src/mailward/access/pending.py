@@ -52,8 +52,9 @@ class Pending(Generic[T]):
         return self._finish(self._early)
 
     def then(self, also: Callable[[T], None]) -> "Pending[T]":
-        """The same call, with `also(result)` run once it is recorded, before
-        `complete` returns (the web's witness stamps the result there)."""
+        """The same call, with `also(result)` run once its record is written,
+        before `complete` returns (the web's witness stamps the result there;
+        completed with others, before their shared commit)."""
         finish = self._finish
 
         def finished(early: T | None) -> T:

@@ -59,6 +59,9 @@ def _connect(path: Path, cache_kib: int) -> sqlite3.Connection:
 # (SQLite's own default, 1,000 pages, is reached after a few hundred commits of
 # listing records or deliveries).
 CHECKPOINT_COMMITS = 256
+# After a checkpoint a reader kept from completing, the next try comes this many
+# commits later.
+CHECKPOINT_RETRY = 16
 
 
 class Committed(Generic[T]):
@@ -74,9 +77,10 @@ class Committed(Generic[T]):
 
     def settle(self) -> None:
         """Block until the commit is durable (flushing it if no one else is) and
-        run its after-commit hooks; raises the flush's OSError if it failed.
-        Only then may `result` be handed out."""
-        self._db._settle(self._ticket, self._hooks)
+        run its after-commit hooks (once); raises the flush's OSError if it
+        failed. Only then may `result` be handed out."""
+        hooks, self._hooks = self._hooks, []
+        self._db._settle(self._ticket, hooks)
 
 
 class _Unit:
@@ -124,11 +128,12 @@ class Database:
         # (SQLite syncs the WAL before every checkpoint in NORMAL mode as well.)
         self._writer.execute("PRAGMA synchronous=NORMAL")
         # SQLite's own checkpoint runs inside the COMMIT that crosses its
-        # threshold: 10-16 ms on the committing thread, which may be an event
-        # loop's (try_run). Here a flushing thread does it instead (_checkpoint).
-        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        # threshold (10-16 ms). Once an event loop commits here (try_run) it is
+        # turned off, and this process's checkpoints are made by a thread of
+        # their own (_checkpoints); a process that never does (the CLI) keeps it.
         self._checkpointed = 0  # the commit count at the last checkpoint
-        self._checkpointing = threading.Lock()
+        self._checkpoint_due = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._wal_fd = -1
         self._lock_fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
         self._sync_cond = threading.Condition()
@@ -223,11 +228,18 @@ class Database:
                 return None
             self._leading = True
         unit = _Unit(fn)
+        conn = self._writer
         try:
-            if not self._begin_now(self._writer):
+            if self._checkpointer is None:
+                self._checkpoint_by_thread(conn)
+            if not self._begin_now(conn):
                 return None
-            self._run_closure(self._writer, unit)
-            ticket, hooks = self._commit(self._writer, [unit])
+            try:
+                self._run_closure(conn, unit)
+            except BaseException:
+                self._abort(conn)
+                raise
+            ticket, hooks = self._commit(conn, [unit])
         finally:
             self._hand_off()
         if unit.error is not None:
@@ -252,14 +264,26 @@ class Database:
                 conn.execute("BEGIN IMMEDIATE")
             finally:
                 conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        except sqlite3.OperationalError:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            return False
-        except BaseException:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._note_version(conn)
+        except sqlite3.OperationalError as exc:
+            self._abort(conn)
+            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                return False
             raise
-        self._note_version(conn)
+        except BaseException:
+            self._abort(conn)
+            raise
         return True
+
+    def _abort(self, conn: sqlite3.Connection) -> None:
+        """Leave a transaction that cannot go on: roll it back, release the file
+        lock (other processes' writers wait on it)."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self.epoch += 1
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _settle(self, ticket: int, hooks: list[Callable[[], None]]) -> None:
         unit = _Unit(None)
@@ -268,38 +292,62 @@ class Database:
             raise unit.error
         for hook in hooks:
             self._after(hook)
-        self._checkpoint()
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def _checkpoint_by_thread(self, conn: sqlite3.Connection) -> None:
+        """As leader, at the first try_run: SQLite's automatic checkpoint off, this
+        process's own checkpointing thread started."""
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointed = self._commits
+        self._checkpointer = threading.Thread(
+            target=self._checkpoints, name="mailward-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoints(self) -> None:
+        """The checkpointing thread: a checkpoint each time one is due."""
+        while True:
+            self._checkpoint_due.wait()
+            self._checkpoint_due.clear()
+            if self._closed:
+                return
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
-        """Every CHECKPOINT_COMMITS commits, copy the WAL back into the database (a
-        PASSIVE checkpoint), as a writer's turn: no other writer of this process
-        or (by the file lock) of another runs meanwhile, so the copy completes and
-        the next writer starts the WAL over. (Beside a stream of writers a
-        checkpoint never catches up, and the WAL grows without end.) Run by
-        threads that have just flushed, never inside a unit's COMMIT."""
-        if self._commits - self._checkpointed < CHECKPOINT_COMMITS or self._closed:
-            return
-        if not self._checkpointing.acquire(blocking=False):
-            return  # another thread is at it
+        """Copy the WAL back into the database (a PASSIVE checkpoint), as a writer's
+        turn: no other writer of this process or (by the file lock) of another
+        runs meanwhile, so the copy completes; then write one frame (the schema
+        cookie's page) so that the WAL starts over here, where its header's flush
+        costs no one (the next writer, which could be an event loop, would
+        otherwise pay it). Beside a stream of writers a checkpoint never catches
+        up, and the WAL grows without end."""
+        turn = _Unit(None)
+        if not self._claim(turn):
+            self._promoted(turn)
+        conn = self._writer
         try:
-            if self._commits - self._checkpointed < CHECKPOINT_COMMITS:
+            if self._closed:
                 return
-            self._checkpointed = self._commits
-            turn = _Unit(None)
-            if not self._claim(turn):
-                self._promoted(turn)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if busy == 0 and log == copied:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(f"PRAGMA user_version={int(version)}")
+                    conn.execute("COMMIT")
+                    self._checkpointed = self._commits
+                else:  # a reader still on old frames: again a little later
+                    self._checkpointed = self._commits - CHECKPOINT_COMMITS + CHECKPOINT_RETRY
             except sqlite3.Error:
-                return  # e.g. another connection's checkpoint: the next one copies it
+                self._checkpointed = self._commits - CHECKPOINT_COMMITS + CHECKPOINT_RETRY
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             finally:
-                self._hand_off()
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         finally:
-            self._checkpointing.release()
+            self._hand_off()
 
     def _promoted(self, unit: _Unit) -> bool:
         unit.sleep()
@@ -334,9 +382,14 @@ class Database:
             failed = False
         finally:
             self._local.in_unit = False
-            if failed:
-                self._rollback_unit(conn, prepares)
-            conn.execute("RELEASE unit")
+            try:
+                if failed:
+                    self._rollback_unit(conn, prepares)
+                conn.execute("RELEASE unit")
+            except BaseException:
+                self._abort(conn)
+                self._hand_off()
+                raise
             self._lead([unit], begun=True)
         if unit.error is not None:
             raise unit.error
@@ -385,16 +438,23 @@ class Database:
                     for unit in batch:
                         unit.error = exc
                     return
-                for unit in batch:
+            try:
+                if not begun:
+                    for unit in batch:
+                        self._run_closure(conn, unit)
+                while len(batch) < _MAX_BATCH:
+                    with self._mutex:
+                        if not self._waiting or self._waiting[0].fn is None:
+                            break  # a write() block must run on its own thread: next leader
+                        unit = self._waiting.popleft()
+                    batch.append(unit)
                     self._run_closure(conn, unit)
-            while len(batch) < _MAX_BATCH:
-                with self._mutex:
-                    if not self._waiting or self._waiting[0].fn is None:
-                        break  # a write() block must run on its own thread: next leader
-                    unit = self._waiting.popleft()
-                self._run_closure(conn, unit)
-                batch.append(unit)
-            ticket, hooks = self._commit(conn, batch)
+            except BaseException as exc:  # noqa: BLE001 - the transaction failed (e.g. disk full)
+                self._abort(conn)
+                for unit in batch:
+                    unit.error = unit.error or exc
+            else:
+                ticket, hooks = self._commit(conn, batch)
         finally:
             self._hand_off()
             try:
@@ -404,8 +464,6 @@ class Database:
             finally:
                 for unit in batch[1:]:
                     unit.wake()
-            if ticket:
-                self._checkpoint()
 
     @staticmethod
     def _after(hook: Callable[[], None]) -> None:
@@ -503,6 +561,10 @@ class Database:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         with self._sync_cond:
             self._commits += 1
+            if self._checkpointer is not None and (
+                self._commits - self._checkpointed >= CHECKPOINT_COMMITS
+            ):
+                self._checkpoint_due.set()
             return self._commits, hooks
 
     # -- reading ----------------------------------------------------------------------
@@ -547,8 +609,12 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        if self._checkpointer is not None:
+            self._checkpoint_due.set()
+            self._checkpointer.join()
         if self._wal_fd >= 0:
             os.close(self._wal_fd)
+            self._wal_fd = -1
         os.close(self._lock_fd)
         with self._readers_lock:
             for _thread, conn in self._readers:

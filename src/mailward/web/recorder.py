@@ -45,6 +45,13 @@ class Recorder:
 
     async def complete(self, pending: Pending[T]) -> T:
         """`pending.complete()`, sharing a commit with the pages of this turn."""
+        if not pending.opened:  # it may refuse: alone, in a thread
+            (result,) = await anyio.to_thread.run_sync(
+                complete_together, [pending], limiter=self._places
+            )
+            if isinstance(result, Exception):
+                raise result
+            return result
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         self._waiting.append((pending, done))
@@ -67,6 +74,11 @@ class Recorder:
             self._waiting, self._busy_since = [], None
             _hand_out(batch, [exc] * len(batch))
             return
+        except BaseException:
+            self._waiting, self._busy_since = [], None
+            for _, done in batch:
+                done.cancel()
+            raise
         if written is None:
             now = loop.time()
             if self._busy_since is None:
