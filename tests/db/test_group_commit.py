@@ -3,6 +3,7 @@
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,20 @@ def _db(tmp_path: Path) -> Database:
     with db.write() as c:
         c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, who TEXT)")
     return db
+
+
+def _failing_commit(db: Database, k: int) -> Callable[[sqlite3.Connection], None]:
+    """A unit that inserts `k` and whose batch's commit then fails (a pre-commit
+    hook raises)."""
+
+    def broken(c: sqlite3.Connection) -> None:
+        raise RuntimeError("hook fails")
+
+    def unit(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (k) VALUES (?)", (k,))
+        db.on_commit(broken)
+
+    return unit
 
 
 def test_concurrent_units_commit_and_a_failing_one_rolls_back_alone(tmp_path: Path) -> None:
@@ -130,12 +145,7 @@ def test_run_each_shares_one_commit_and_a_failing_unit_is_undone_alone(tmp_path:
 def test_run_each_raises_for_all_when_the_commit_fails(tmp_path: Path) -> None:
     db = _db(tmp_path)
 
-    def broken(c: sqlite3.Connection) -> None:
-        raise RuntimeError("hook fails")
-
-    def unit(c: sqlite3.Connection) -> None:
-        c.execute("INSERT INTO t (k) VALUES (5)")
-        db.on_commit(broken)
+    unit = _failing_commit(db, 5)
 
     with pytest.raises(RuntimeError, match="hook fails"):
         db.run_each([lambda c: c.execute("INSERT INTO t (k) VALUES (4)"), unit])
@@ -214,12 +224,7 @@ def test_a_try_run_whose_commit_fails_leaves_the_lock_and_nothing_written(
     db = _db(tmp_path)
     other = Database(tmp_path / "t.db")
 
-    def broken(c: sqlite3.Connection) -> None:
-        raise RuntimeError("hook fails")
-
-    def unit(c: sqlite3.Connection) -> None:
-        c.execute("INSERT INTO t (k) VALUES (3)")
-        db.on_commit(broken)
+    unit = _failing_commit(db, 3)
 
     with pytest.raises(RuntimeError, match="hook fails"):
         db.try_run(unit)
@@ -276,12 +281,7 @@ def test_a_failing_pre_commit_hook_fails_the_batch_and_leaves_no_open_transactio
 ) -> None:
     db = _db(tmp_path)
 
-    def broken(c: sqlite3.Connection) -> None:
-        raise RuntimeError("hook fails")
-
-    def unit(c: sqlite3.Connection) -> None:
-        c.execute("INSERT INTO t (k) VALUES (7)")
-        db.on_commit(broken)
+    unit = _failing_commit(db, 7)
 
     with pytest.raises(RuntimeError, match="hook fails"):
         db.run(unit)
