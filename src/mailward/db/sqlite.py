@@ -10,9 +10,10 @@ unit that raises is rolled back alone and its caller gets the exception.
 
 An event loop, which must not wait, uses `try_run`: its unit runs and commits at
 once if no other writer holds the lock (else nothing runs), and the flush is
-left to `Committed.settle()`, called from a thread. SQLite's automatic
-checkpoint is off (it ran inside the COMMIT that crossed its threshold); threads
-that have just flushed copy the WAL back instead (`_checkpoint`).
+left to `Committed.settle()`, called from a thread. From the first `try_run` on,
+SQLite's automatic checkpoint (inside the COMMIT that crosses its threshold) is
+off in that process, and a thread of its own copies the WAL back instead
+(`_checkpoint`).
 """
 
 import fcntl
@@ -55,9 +56,9 @@ def _connect(path: Path, cache_kib: int) -> sqlite3.Connection:
     return conn
 
 
-# A flushing thread copies the WAL back into the database after this many commits
-# (SQLite's own default, 1,000 pages, is reached after a few hundred commits of
-# listing records or deliveries).
+# The checkpointing thread copies the WAL back into the database after this many
+# commits (SQLite's own default, 1,000 pages, is reached after a few hundred
+# commits of listing records or deliveries).
 CHECKPOINT_COMMITS = 256
 # After a checkpoint a reader kept from completing, the next try comes this many
 # commits later.
@@ -276,8 +277,9 @@ class Database:
         return True
 
     def _abort(self, conn: sqlite3.Connection) -> None:
-        """Leave a transaction that cannot go on: roll it back, release the file
-        lock (other processes' writers wait on it)."""
+        """Leave a transaction that cannot go on: roll it back, drop its pre-commit
+        hooks, release the file lock (other processes' writers wait on it)."""
+        self._before_commit = []
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
