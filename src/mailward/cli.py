@@ -20,7 +20,7 @@ from rich.table import Table
 
 from mailward import demo
 from mailward.access import Unopenable
-from mailward.config import load_settings
+from mailward.config import listen_address, load_settings
 from mailward.core.errors import InvalidInput, MailwardError, NotFound
 from mailward.core.faults import FAULT_FLAGS, FAULTS
 from mailward.core.flags import Flags
@@ -109,10 +109,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 table.add_row(address, password)
             out.print(table)
         operators = ", ".join(rt.settings.admins) or "an address in MAILWARD_ADMINS"
+        # The addresses as configured; a port of 0 (chosen at start) or "off" is
+        # left to the "listening" lines.
+        web, smtp = listen_address(rt.settings.web), listen_address(rt.settings.smtp)
+        web_hint = f"Web mail: http://{web[0]}:{web[1]}/\n" if web and web[1] else ""
+        mx_hint = (
+            f"Try:  swaks --server {smtp[0]}:{smtp[1]} --to alice@example.test   (MX)\n"
+            if smtp and smtp[1]
+            else ""
+        )
         out.print(
-            f"Web mail: http://{rt.settings.web}/ (unless --web says otherwise)\n"
-            "Try:  swaks --server 127.0.0.1:2525 --to alice@example.test   (MX)\n"
-            f"      IMAP {rt.settings.imap} and POP3 {rt.settings.pop3}: STARTTLS/STLS,"
+            web_hint
+            + mx_hint
+            + f"      IMAP {rt.settings.imap} and POP3 {rt.settings.pop3}: STARTTLS/STLS,"
             " then the demo address and password"
             + (" (plain login allowed on loopback)" if rt.settings.plaintext_login else "")
             + "\n"
