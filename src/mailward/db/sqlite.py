@@ -198,7 +198,6 @@ class Database:
         result, or the exception it raised (its writes rolled back alone), once the
         commit is durable. A commit or flush that fails raises for all of them.
         """
-
         return self.run(partial(self._each, fns))
 
     def _each(
@@ -331,6 +330,9 @@ class Database:
         try:
             if self._closed:
                 return
+            # Unless it completes (a reader still on old frames, an error), the
+            # next try comes a little later.
+            done = self._commits - CHECKPOINT_COMMITS + CHECKPOINT_RETRY
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -339,14 +341,12 @@ class Database:
                     conn.execute("BEGIN IMMEDIATE")
                     conn.execute(f"PRAGMA user_version={int(version)}")
                     conn.execute("COMMIT")
-                    self._checkpointed = self._commits
-                else:  # a reader still on old frames: again a little later
-                    self._checkpointed = self._commits - CHECKPOINT_COMMITS + CHECKPOINT_RETRY
+                    done = self._commits
             except sqlite3.Error:
-                self._checkpointed = self._commits - CHECKPOINT_COMMITS + CHECKPOINT_RETRY
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             finally:
+                self._checkpointed = done
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         finally:
             self._hand_off()
