@@ -75,9 +75,11 @@ def test_connections_are_spread_evenly_and_stay_usable(listener: socket.socket) 
 
 
 def test_a_worker_that_closed_its_connections_gets_the_next_ones(
-    listener: socket.socket,
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The least-open choice, with the count a real Receiver keeps (its sweep)."""
+    """The least-open choice, with the count a real Receiver keeps: current as
+    soon as a connection is closed, not at the next sweep (none runs here)."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
 
     async def scenario() -> tuple[list[int], list[int]]:
         d = handoff.Dispatcher(listener, 2)
@@ -96,7 +98,6 @@ def test_a_worker_that_closed_its_connections_gets_the_next_ones(
             first = [len(a) for a in adopted]
             for s in adopted[1]:  # worker 1 is done with all of its connections
                 s.close()
-            await asyncio.sleep(handoff.SWEEP_S * 3)
             assert d.open_count(1) == 0 and d.open_count(0) == 4
             more = _connect(listener, 4)
             clients += more
@@ -117,6 +118,62 @@ def test_a_worker_that_closed_its_connections_gets_the_next_ones(
     first, after = asyncio.run(scenario())
     assert first == [4, 4]
     assert after == [4, 8]  # all four new ones went to the worker with none open
+
+
+def test_connections_replaced_all_at_once_split_evenly(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that closes all of its connections and opens as many again (wrk
+    from one run to the next) finds them split evenly again. With closes counted
+    at sweeps, the first worker handed a new one swept and the other did not:
+    the replacements of 50 went 38/12."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+
+    async def scenario() -> list[int]:
+        d = handoff.Dispatcher(listener, 2)
+        ends = [d.channel(0), d.channel(1)]
+        adopted: list[list[socket.socket]] = [[], []]
+        receivers = [handoff.Receiver(ends[i], d.closed, i) for i in (0, 1)]
+        for i, r in enumerate(receivers):
+            r.start(adopted[i].append)
+            d.ready(i)
+        loop = asyncio.get_running_loop()
+        clients = _connect(listener, 8)
+        try:
+            assert await loop.run_in_executor(None, _accept_all, d, 8) == 8
+            while sum(map(len, adopted)) < 8:
+                await asyncio.sleep(0.01)
+            assert [len(a) for a in adopted] == [4, 4]
+            for c in clients:
+                c.close()
+            for a in adopted:  # each worker closes its side, as a transport does
+                for s in a:
+                    s.close()
+                a.clear()
+            # The first new one reaches its worker (which swept there, in the
+            # old count) before the other seven arrive, together.
+            clients = _connect(listener, 1)
+            assert await loop.run_in_executor(None, _accept_all, d, 1) == 1
+            while sum(map(len, adopted)) < 1:
+                await asyncio.sleep(0.005)
+            clients += _connect(listener, 7)
+            # Handed from this thread: no receiver runs (nor sweeps) meanwhile, as
+            # in a worker whose loop is busy.
+            assert _accept_all(d, 7) == 7
+            while sum(map(len, adopted)) < 8:
+                await asyncio.sleep(0.005)
+            return [len(a) for a in adopted]
+        finally:
+            for r in receivers:
+                r.stop()
+            for c in clients:
+                c.close()
+            for a in adopted:
+                for s in a:
+                    s.close()
+            d.close()
+
+    assert asyncio.run(scenario()) == [4, 4]
 
 
 def test_a_connection_no_worker_can_take_is_held_until_one_can(

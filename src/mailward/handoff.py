@@ -11,9 +11,13 @@ socket pair (SCM_RIGHTS) to the worker with the fewest connections open.
 
 A worker counts the connections it has closed in a shared page (one slot per
 worker, written only by that worker); the parent counts those it handed over.
-The difference is what each has open. The worker finds its closed connections by
-their sockets (closed by their transports, whatever protocol ran on them), at
-each handoff and every `SWEEP_S`: a count that lags by at most that much.
+The difference is what each has open. A handed socket counts itself closed the
+moment its transport closes it (whatever protocol ran on it), so the count is
+current when the next connections arrive. It had been counted at a sweep (each
+handoff, and every `SWEEP_S`): when wrk's 50 connections closed and 50 new ones
+came at once, the first worker handed one swept at once and the other, not yet
+swept, still counted 25 open: the new ones split 38/12, and the busier worker
+set everyone's latency. The sweep stays, for a socket closed some other way.
 
 Only the web listener is handed off: the mail protocols keep SO_REUSEPORT. Their
 connections switch transports for STARTTLS, and the SMTP ones are short; that
@@ -164,7 +168,7 @@ class Receiver:
         self._end = end
         self._closed_map = closed
         self._offset = index * _SLOT.size
-        self._open: list[socket.socket] = []
+        self._open: set[socket.socket] = set()
         self._closed = 0
         self._adopt: Callable[[socket.socket], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -202,8 +206,9 @@ class Receiver:
             # (this process out of descriptors: MSG_CTRUNC) counts as closed.
             self._closed += max(0, len(msg) - len(fds))
             for fd in fds:
-                sock = socket.socket(fileno=fd)
-                self._open.append(sock)
+                sock = _Handed(fileno=fd)
+                sock.on_close = self._lost
+                self._open.add(sock)
                 try:
                     self._adopt(sock)
                 except Exception:  # noqa: BLE001 - one connection lost, not the worker
@@ -214,9 +219,33 @@ class Receiver:
         self._sweep()
         self._timer = asyncio.get_running_loop().call_later(SWEEP_S, self._tick)
 
+    def _lost(self, sock: socket.socket) -> None:
+        """`sock` is being closed: one fewer open, in the shared page now."""
+        if sock in self._open:
+            self._open.discard(sock)
+            self._closed += 1
+            _SLOT.pack_into(self._closed_map, self._offset, self._closed)
+
     def _sweep(self) -> None:
         """Count the handed connections whose sockets have been closed since."""
-        still = [s for s in self._open if s.fileno() != -1]
+        still = {s for s in self._open if s.fileno() != -1}
         self._closed += len(self._open) - len(still)
         self._open = still
         _SLOT.pack_into(self._closed_map, self._offset, self._closed)
+
+
+class _Handed(socket.socket):
+    """A handed connection's socket, which reports its first close (`on_close`)
+    before the descriptor goes: the receiver's count is current at once."""
+
+    __slots__ = ("on_close",)
+
+    on_close: Callable[[socket.socket], None] | None
+
+    def close(self) -> None:
+        report, self.on_close = getattr(self, "on_close", None), None
+        try:
+            if report is not None and self.fileno() != -1:
+                report(self)
+        finally:
+            super().close()
