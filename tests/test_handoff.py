@@ -176,6 +176,47 @@ def test_connections_replaced_all_at_once_split_evenly(
     assert asyncio.run(scenario()) == [4, 4]
 
 
+def test_a_hang_up_is_counted_while_the_worker_is_busy(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients that hang up are counted gone by the worker's watcher thread while
+    its loop is blocked (nothing closed, nothing swept), and only once when the
+    worker then closes them."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+
+    async def scenario() -> tuple[int, int, int]:
+        d = handoff.Dispatcher(listener, 1)
+        end = d.channel(0)
+        adopted: list[socket.socket] = []
+        receiver = handoff.Receiver(end, d.closed, 0)
+        receiver.start(adopted.append)
+        d.ready(0)
+        loop = asyncio.get_running_loop()
+        clients = _connect(listener, 4)
+        try:
+            assert await loop.run_in_executor(None, _accept_all, d, 4) == 4
+            while len(adopted) < 4:
+                await asyncio.sleep(0.01)
+            before = d.open_count(0)
+            clients[0].close()
+            clients[1].close()
+            # The loop blocked, as by a long turn: only the watcher can count.
+            deadline = time.monotonic() + 10
+            while d.open_count(0) != 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            during = d.open_count(0)
+            for s in adopted:  # the worker's side closes all four
+                s.close()
+            return before, during, d.open_count(0)
+        finally:
+            receiver.stop()
+            for c in clients:
+                c.close()
+            d.close()
+
+    assert asyncio.run(scenario()) == (4, 2, 0)
+
+
 def test_a_connection_no_worker_can_take_is_held_until_one_can(
     listener: socket.socket,
 ) -> None:

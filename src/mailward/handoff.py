@@ -11,13 +11,16 @@ socket pair (SCM_RIGHTS) to the worker with the fewest connections open.
 
 A worker counts the connections it has closed in a shared page (one slot per
 worker, written only by that worker); the parent counts those it handed over.
-The difference is what each has open. A handed socket counts itself closed the
-moment its transport closes it (whatever protocol ran on it), so the count is
-current when the next connections arrive. It had been counted at a sweep (each
-handoff, and every `SWEEP_S`): when wrk's 50 connections closed and 50 new ones
-came at once, the first worker handed one swept at once and the other, not yet
-swept, still counted 25 open: the new ones split 38/12, and the busier worker
-set everyone's latency. The sweep stays, for a socket closed some other way.
+The difference is what each has open. A connection counts as closed as soon as
+its peer hangs up (a thread of the worker's own watches for that, so a busy event
+loop does not delay it), or its transport closes it, whichever comes first. It
+had been counted at a sweep of the closed sockets (each handoff, and every
+`SWEEP_S`): when wrk's 50 connections closed and 50 new ones came at once, the
+first worker handed one had swept and the other still counted 25 open, and the
+new ones split 38/12; counted at the transport's close, they still split 13/37
+whenever the next connections came before a busy worker's loop had seen the old
+ones go. The busier worker sets everyone's latency. The sweep stays, for a socket
+closed some other way.
 
 Only the web listener is handed off: the mail protocols keep SO_REUSEPORT. Their
 connections switch transports for STARTTLS, and the SMTP ones are short; that
@@ -27,9 +30,11 @@ would need its own measurement first.
 import asyncio
 import contextlib
 import mmap
+import select
 import socket
 import struct
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -168,10 +173,18 @@ class Receiver:
         self._end = end
         self._closed_map = closed
         self._offset = index * _SLOT.size
+        # What the loop, the close of a socket and the hang-up watcher share.
+        self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        self._by_fd: dict[int, socket.socket] = {}
         self._closed = 0
         self._adopt: Callable[[socket.socket], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._hangups = select.epoll()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._hangups.register(self._wake_r.fileno(), select.EPOLLIN)
+        self._watcher: threading.Thread | None = None
+        self._stopped = False
 
     def start(self, adopt: Callable[[socket.socket], None]) -> None:
         """Begin taking connections, on the running loop."""
@@ -180,14 +193,25 @@ class Receiver:
         loop = asyncio.get_running_loop()
         loop.add_reader(self._end.fileno(), self._take)
         self._timer = loop.call_later(SWEEP_S, self._tick)
+        self._watcher = threading.Thread(target=self._watch, name="mailward-hangups", daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
         """Take no more (those the parent sends meanwhile are closed with the pair)."""
+        if self._stopped:
+            return
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(self._end.fileno())
         if self._timer is not None:
             self._timer.cancel()
         self._end.close()
+        with self._lock:
+            self._stopped = True
+        self._wake_w.close()  # the watcher wakes, and leaves
+        if self._watcher is not None:
+            self._watcher.join()
+        self._hangups.close()
+        self._wake_r.close()
 
     def _take(self) -> None:
         assert self._adopt is not None
@@ -208,7 +232,11 @@ class Receiver:
             for fd in fds:
                 sock = _Handed(fileno=fd)
                 sock.on_close = self._lost
-                self._open.add(sock)
+                with self._lock:
+                    self._open.add(sock)
+                    self._by_fd[fd] = sock
+                    # Reported once (ONESHOT): a peer's FIN, or a reset (HUP, ERR).
+                    self._hangups.register(fd, select.EPOLLRDHUP | select.EPOLLONESHOT)
                 try:
                     self._adopt(sock)
                 except Exception:  # noqa: BLE001 - one connection lost, not the worker
@@ -220,18 +248,56 @@ class Receiver:
         self._timer = asyncio.get_running_loop().call_later(SWEEP_S, self._tick)
 
     def _lost(self, sock: socket.socket) -> None:
-        """`sock` is being closed: one fewer open, in the shared page now."""
+        """`sock` is being closed (its descriptor still open): counted, if its
+        hang-up was not, and no longer watched."""
+        fd = sock.fileno()
+        with self._lock:
+            self._gone(sock)
+            if self._by_fd.get(fd) is sock:
+                del self._by_fd[fd]
+                if not self._stopped:
+                    with contextlib.suppress(OSError):
+                        self._hangups.unregister(fd)
+
+    def _gone(self, sock: socket.socket) -> None:
+        """One fewer open, in the shared page now (once per connection; lock held)."""
         if sock in self._open:
             self._open.discard(sock)
             self._closed += 1
             _SLOT.pack_into(self._closed_map, self._offset, self._closed)
 
+    def _watch(self) -> None:
+        """The watcher thread: counts a connection closed when its peer hangs up,
+        while the worker's loop may be busy for tens of ms before it notices."""
+        wake = self._wake_r.fileno()
+        while True:
+            events = self._hangups.poll()
+            with self._lock:
+                if self._stopped:
+                    return
+                for fd, _event in events:
+                    sock = self._by_fd.get(fd)
+                    # The descriptor may have been closed and reused since the
+                    # event: the socket it names now is asked again.
+                    if fd != wake and sock is not None and _hung_up(fd):
+                        self._gone(sock)
+
     def _sweep(self) -> None:
         """Count the handed connections whose sockets have been closed since."""
-        still = {s for s in self._open if s.fileno() != -1}
-        self._closed += len(self._open) - len(still)
-        self._open = still
-        _SLOT.pack_into(self._closed_map, self._offset, self._closed)
+        with self._lock:
+            for sock in [s for s in self._open if s.fileno() == -1]:
+                self._gone(sock)
+            for fd in [fd for fd, s in self._by_fd.items() if s.fileno() == -1]:
+                del self._by_fd[fd]
+
+
+def _hung_up(fd: int) -> bool:
+    """Whether the peer of socket `fd` has hung up (FIN or reset), now."""
+    probe = select.poll()
+    probe.register(fd, select.POLLRDHUP)
+    return any(
+        event & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _fd, event in probe.poll(0)
+    )
 
 
 class _Handed(socket.socket):
