@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mailward.db import Database
-from mailward.db.sqlite import CHECKPOINT_COMMITS
+from mailward.db.sqlite import CHECKPOINT_COMMITS, _copy_ahead
 
 
 def _db(tmp_path: Path) -> Database:
@@ -273,6 +273,35 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: P
     assert first > CHECKPOINT_COMMITS * 4096 / 2
     assert wal.stat().st_size < 1.5 * first
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == commits
+    db.close()
+
+
+def test_the_copy_ahead_of_a_checkpoint_goes_on_while_another_process_writes(
+    tmp_path: Path,
+) -> None:
+    """The bulk of a checkpoint's copy is made beside the writers: it does not
+    wait for the write lock, and another process's writer is not kept from
+    committing meanwhile. Only what is written since is left for the checkpoint
+    taken as a writer's turn."""
+    db = _db(tmp_path)
+    other = Database(tmp_path / "t.db")
+    for k in range(40):
+        written = db.try_run(  # the event loop's way: SQLite's own checkpoint is off
+            lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
+        )
+        assert written is not None
+        written.settle()
+    copier = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    with other.write() as c:  # another process holds the write lock throughout
+        c.execute("INSERT INTO t (k) VALUES (100)")
+        log, copied = _copy_ahead(copier)
+        assert log >= 40 and copied == log  # every committed frame, none waited for
+    other.run(lambda c: c.execute("INSERT INTO t (k) VALUES (101)"))  # it wrote meanwhile
+    log_after, copied_after = _copy_ahead(copier)
+    assert log_after > log and copied_after == log_after
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == 42
+    copier.close()
+    other.close()
     db.close()
 
 
