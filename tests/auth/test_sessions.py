@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+import mailward.auth.sessions as sessions_module
 from mailward.core.errors import AuthError, IntegrityError
 from mailward.core.principal import Protocol
 from support import DOMAIN, PASSWORD, World
@@ -44,6 +45,21 @@ def test_revoked_sessions_and_sign_out_others(world: World) -> None:
     assert (
         world.rt.sessions.resolve(t1, remote="", protocol=Protocol.WEB).session_id == me.session_id
     )
+
+
+def test_a_session_idle_past_the_timeout_is_refused_and_not_listed_as_live(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_token, _ = login(world, "alice", "old laptop")
+    new_token, _ = login(world, "alice", "phone")
+    me = world.rt.sessions.resolve(new_token, remote="", protocol=Protocol.WEB)
+    later = sessions_module._now_us() + (sessions_module.IDLE_TIMEOUT_S + 60) * 1_000_000
+    # The phone was used just now (in the future below); the laptop not since it signed in.
+    world.rt.sessions.store.touch_session(me.account_id, me.session_id, later)
+    monkeypatch.setattr(sessions_module, "_now_us", lambda: later + 1)
+    with pytest.raises(AuthError):
+        world.rt.sessions.resolve(old_token, remote="", protocol=Protocol.WEB)
+    assert [s.device for s in world.rt.sessions.live(me.account_id)] == ["phone"]
 
 
 def test_a_store_returning_another_sessions_row_is_caught(world: World) -> None:

@@ -166,11 +166,16 @@ class Sessions:
         return row
 
     def live(self, account_id: AccountId) -> list[SessionInfo]:
+        """The account's sessions that can still be used: not signed out, and not
+        idle past IDLE_TIMEOUT_S (such a one is refused, so it is not shown as
+        active on the Security page either)."""
+        oldest = _now_us() - IDLE_TIMEOUT_S * 1_000_000
         return [
             SessionInfo(
                 r.id, r.account_id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us
             )
             for r in self.store.sessions(account_id)
+            if r.last_seen_us >= oldest
         ]
 
     def revoke(self, account_id: AccountId, session_id: SessionId) -> bool:
