@@ -1,7 +1,7 @@
 """Message flags: the IMAP system flags (RFC 9051 §2.3.2) and keywords."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
@@ -39,9 +39,17 @@ def normalize_flag(flag: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Flags:
-    """An immutable set of flags, canonical spelling, stable order."""
+    """An immutable set of flags, canonical spelling, stable order. `seen` and
+    `flagged` are worked out once (a message list asks each of its 50 entries
+    both, twice)."""
 
     values: frozenset[str] = frozenset()
+    seen: bool = field(init=False, compare=False, repr=False)
+    flagged: bool = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seen", _SEEN in self.values)
+        object.__setattr__(self, "flagged", _FLAGGED in self.values)
 
     @classmethod
     def of(cls, *flags: str) -> "Flags":
@@ -62,14 +70,6 @@ class Flags:
 
     def minus(self, other: "Flags") -> "Flags":
         return Flags(self.values - other.values)
-
-    @property
-    def flagged(self) -> bool:
-        return _FLAGGED in self.values
-
-    @property
-    def seen(self) -> bool:
-        return _SEEN in self.values
 
     def text(self) -> str:
         return " ".join(sorted(self.values))

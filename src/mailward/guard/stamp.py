@@ -77,6 +77,14 @@ def _walk(obj: Any, part: str, out: set[tuple[str, str, str]], depth: int) -> No
             return
     if isinstance(obj, list | tuple | set | frozenset):
         for child in obj:
+            # A door item (owner and id) inline: a page's 50 went through a call
+            # each, half of stamping a message list.
+            owner = getattr(child, "owner", None)
+            if isinstance(owner, str) and owner and depth < _MAX_DEPTH:
+                item = getattr(child, "id", None)
+                if item is not None:
+                    out.add((owner, part, str(item)))
+                    continue
             _walk(child, part, out, depth + 1)
         return
     if isinstance(obj, dict):
