@@ -74,6 +74,46 @@ def test_connections_are_spread_evenly_and_stay_usable(listener: socket.socket) 
         d.close()
 
 
+class _Workers:
+    """`n` receivers on the running loop, with what each adopted, the clients and
+    the dispatcher (each test's scenario runs inside `async with`)."""
+
+    def __init__(self, listener: socket.socket, n: int) -> None:
+        self.listener = listener
+        self.d = handoff.Dispatcher(listener, n)
+        self.adopted: list[list[socket.socket]] = [[] for _ in range(n)]
+        self.receivers = [handoff.Receiver(self.d.channel(i), self.d.closed, i) for i in range(n)]
+        self.clients: list[socket.socket] = []
+
+    async def __aenter__(self) -> "_Workers":
+        for i, r in enumerate(self.receivers):
+            r.start(self.adopted[i].append)
+            self.d.ready(i)
+        return self
+
+    async def hand(self, n: int) -> None:
+        """`n` new clients, handed (from another thread) and adopted."""
+        self.clients += _connect(self.listener, n)
+        total = sum(map(len, self.adopted)) + n
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, _accept_all, self.d, n) == n
+        while sum(map(len, self.adopted)) < total:
+            await asyncio.sleep(0.005)
+
+    def counts(self) -> list[int]:
+        return [len(a) for a in self.adopted]
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for r in self.receivers:
+            r.stop()
+        for c in self.clients:
+            c.close()
+        for a in self.adopted:
+            for s in a:
+                s.close()
+        self.d.close()
+
+
 def test_a_worker_that_closed_its_connections_gets_the_next_ones(
     listener: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,38 +122,14 @@ def test_a_worker_that_closed_its_connections_gets_the_next_ones(
     monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
 
     async def scenario() -> tuple[list[int], list[int]]:
-        d = handoff.Dispatcher(listener, 2)
-        ends = [d.channel(0), d.channel(1)]
-        adopted: list[list[socket.socket]] = [[], []]
-        receivers = [handoff.Receiver(ends[i], d.closed, i) for i in (0, 1)]
-        for i, r in enumerate(receivers):
-            r.start(adopted[i].append)
-            d.ready(i)
-        loop = asyncio.get_running_loop()
-        clients = _connect(listener, 8)
-        try:
-            assert await loop.run_in_executor(None, _accept_all, d, 8) == 8
-            while sum(map(len, adopted)) < 8:
-                await asyncio.sleep(0.01)
-            first = [len(a) for a in adopted]
-            for s in adopted[1]:  # worker 1 is done with all of its connections
+        async with _Workers(listener, 2) as w:
+            await w.hand(8)
+            first = w.counts()
+            for s in w.adopted[1]:  # worker 1 is done with all of its connections
                 s.close()
-            assert d.open_count(1) == 0 and d.open_count(0) == 4
-            more = _connect(listener, 4)
-            clients += more
-            assert await loop.run_in_executor(None, _accept_all, d, 4) == 4
-            while sum(map(len, adopted)) < 12:
-                await asyncio.sleep(0.01)
-            return first, [len(a) for a in adopted]
-        finally:
-            for r in receivers:
-                r.stop()
-            for c in clients:
-                c.close()
-            for a in adopted:
-                for s in a:
-                    s.close()
-            d.close()
+            assert w.d.open_count(1) == 0 and w.d.open_count(0) == 4
+            await w.hand(4)
+            return first, w.counts()
 
     first, after = asyncio.run(scenario())
     assert first == [4, 4]
@@ -125,53 +141,30 @@ def test_connections_replaced_all_at_once_split_evenly(
 ) -> None:
     """A client that closes all of its connections and opens as many again (wrk
     from one run to the next) finds them split evenly again. With closes counted
-    at sweeps, the first worker handed a new one swept and the other did not:
-    the replacements of 50 went 38/12."""
+    at sweeps, the first worker handed a new one swept and the other did not: the
+    replacements of 50 went 38/12 (here they would go 6/2)."""
     monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
 
     async def scenario() -> list[int]:
-        d = handoff.Dispatcher(listener, 2)
-        ends = [d.channel(0), d.channel(1)]
-        adopted: list[list[socket.socket]] = [[], []]
-        receivers = [handoff.Receiver(ends[i], d.closed, i) for i in (0, 1)]
-        for i, r in enumerate(receivers):
-            r.start(adopted[i].append)
-            d.ready(i)
-        loop = asyncio.get_running_loop()
-        clients = _connect(listener, 8)
-        try:
-            assert await loop.run_in_executor(None, _accept_all, d, 8) == 8
-            while sum(map(len, adopted)) < 8:
-                await asyncio.sleep(0.01)
-            assert [len(a) for a in adopted] == [4, 4]
-            for c in clients:
+        async with _Workers(listener, 2) as w:
+            await w.hand(8)
+            assert w.counts() == [4, 4]
+            for c in w.clients:
                 c.close()
-            for a in adopted:  # each worker closes its side, as a transport does
+            for a in w.adopted:  # each worker closes its side, as a transport does
                 for s in a:
                     s.close()
                 a.clear()
             # The first new one reaches its worker (which swept there, in the
             # old count) before the other seven arrive, together.
-            clients = _connect(listener, 1)
-            assert await loop.run_in_executor(None, _accept_all, d, 1) == 1
-            while sum(map(len, adopted)) < 1:
-                await asyncio.sleep(0.005)
-            clients += _connect(listener, 7)
+            await w.hand(1)
+            w.clients += _connect(listener, 7)
             # Handed from this thread: no receiver runs (nor sweeps) meanwhile, as
             # in a worker whose loop is busy.
-            assert _accept_all(d, 7) == 7
-            while sum(map(len, adopted)) < 8:
+            assert _accept_all(w.d, 7) == 7
+            while sum(w.counts()) < 8:
                 await asyncio.sleep(0.005)
-            return [len(a) for a in adopted]
-        finally:
-            for r in receivers:
-                r.stop()
-            for c in clients:
-                c.close()
-            for a in adopted:
-                for s in a:
-                    s.close()
-            d.close()
+            return w.counts()
 
     assert asyncio.run(scenario()) == [4, 4]
 
@@ -185,34 +178,19 @@ def test_a_hang_up_is_counted_while_the_worker_is_busy(
     monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
 
     async def scenario() -> tuple[int, int, int]:
-        d = handoff.Dispatcher(listener, 1)
-        end = d.channel(0)
-        adopted: list[socket.socket] = []
-        receiver = handoff.Receiver(end, d.closed, 0)
-        receiver.start(adopted.append)
-        d.ready(0)
-        loop = asyncio.get_running_loop()
-        clients = _connect(listener, 4)
-        try:
-            assert await loop.run_in_executor(None, _accept_all, d, 4) == 4
-            while len(adopted) < 4:
-                await asyncio.sleep(0.01)
-            before = d.open_count(0)
-            clients[0].close()
-            clients[1].close()
+        async with _Workers(listener, 1) as w:
+            await w.hand(4)
+            before = w.d.open_count(0)
+            w.clients[0].close()
+            w.clients[1].close()
             # The loop blocked, as by a long turn: only the watcher can count.
             deadline = time.monotonic() + 10
-            while d.open_count(0) != 2 and time.monotonic() < deadline:
+            while w.d.open_count(0) != 2 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            during = d.open_count(0)
-            for s in adopted:  # the worker's side closes all four
+            during = w.d.open_count(0)
+            for s in w.adopted[0]:  # the worker's side closes all four
                 s.close()
-            return before, during, d.open_count(0)
-        finally:
-            receiver.stop()
-            for c in clients:
-                c.close()
-            d.close()
+            return before, during, w.d.open_count(0)
 
     assert asyncio.run(scenario()) == (4, 2, 0)
 
