@@ -97,7 +97,9 @@ class _Workers:
         total = sum(map(len, self.adopted)) + n
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(None, _accept_all, self.d, n) == n
+        deadline = time.monotonic() + 10
         while sum(map(len, self.adopted)) < total:
+            assert time.monotonic() < deadline, "handed connections not adopted"
             await asyncio.sleep(0.005)
 
     def counts(self) -> list[int]:
@@ -162,7 +164,9 @@ def test_connections_replaced_all_at_once_split_evenly(
             # Handed from this thread: no receiver runs (nor sweeps) meanwhile, as
             # in a worker whose loop is busy.
             assert _accept_all(w.d, 7) == 7
+            deadline = time.monotonic() + 10
             while sum(w.counts()) < 8:
+                assert time.monotonic() < deadline, "handed connections not adopted"
                 await asyncio.sleep(0.005)
             return w.counts()
 

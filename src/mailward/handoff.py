@@ -20,7 +20,9 @@ first worker handed one had swept and the other still counted 25 open, and the
 new ones split 38/12; counted at the transport's close, they still split 13/37
 whenever the next connections came before a busy worker's loop had seen the old
 ones go. The busier worker sets everyone's latency. The sweep stays, for a socket
-closed some other way.
+closed some other way. (A client that only half-closes, shutting down its
+sending side while it waits for an answer, counts as gone from then on: this
+count places new connections, it does not limit any.)
 
 Only the web listener is handed off: the mail protocols keep SO_REUSEPORT. Their
 connections switch transports for STARTTLS, and the SMTP ones are short; that
@@ -174,7 +176,9 @@ class Receiver:
         self._closed_map = closed
         self._offset = index * _SLOT.size
         # What the loop, the close of a socket and the hang-up watcher share.
-        self._lock = threading.Lock()
+        # Reentrant: a leaked transport collected while the lock is held (the
+        # collector runs in whichever thread allocates) closes its socket there.
+        self._lock = threading.RLock()
         self._open: set[socket.socket] = set()
         self._by_fd: dict[int, socket.socket] = {}
         self._closed = 0
@@ -228,7 +232,10 @@ class Receiver:
                 return
             # One byte a connection. A connection whose descriptor did not arrive
             # (this process out of descriptors: MSG_CTRUNC) counts as closed.
-            self._closed += max(0, len(msg) - len(fds))
+            if len(msg) > len(fds):
+                with self._lock:
+                    self._closed += len(msg) - len(fds)
+                    self._publish()
             for fd in fds:
                 sock = _Handed(fileno=fd)
                 sock.on_close = self._lost
@@ -236,7 +243,9 @@ class Receiver:
                     self._open.add(sock)
                     self._by_fd[fd] = sock
                     # Reported once (ONESHOT): a peer's FIN, or a reset (HUP, ERR).
-                    self._hangups.register(fd, select.EPOLLRDHUP | select.EPOLLONESHOT)
+                    # Unwatched if epoll has no room: counted at its close then.
+                    with contextlib.suppress(OSError):
+                        self._hangups.register(fd, select.EPOLLRDHUP | select.EPOLLONESHOT)
                 try:
                     self._adopt(sock)
                 except Exception:  # noqa: BLE001 - one connection lost, not the worker
@@ -264,7 +273,10 @@ class Receiver:
         if sock in self._open:
             self._open.discard(sock)
             self._closed += 1
-            _SLOT.pack_into(self._closed_map, self._offset, self._closed)
+            self._publish()
+
+    def _publish(self) -> None:
+        _SLOT.pack_into(self._closed_map, self._offset, self._closed)
 
     def _watch(self) -> None:
         """The watcher thread: counts a connection closed when its peer hangs up,
@@ -285,10 +297,11 @@ class Receiver:
     def _sweep(self) -> None:
         """Count the handed connections whose sockets have been closed since."""
         with self._lock:
-            for sock in [s for s in self._open if s.fileno() == -1]:
+            for sock in [s for s in list(self._open) if s.fileno() == -1]:
                 self._gone(sock)
-            for fd in [fd for fd, s in self._by_fd.items() if s.fileno() == -1]:
-                del self._by_fd[fd]
+            for fd, sock in list(self._by_fd.items()):
+                if sock.fileno() == -1 and self._by_fd.get(fd) is sock:
+                    del self._by_fd[fd]
 
 
 def _hung_up(fd: int) -> bool:

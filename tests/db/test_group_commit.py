@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import mailward.db.sqlite as sqlite_module
 from mailward.db import Database
 from mailward.db.sqlite import CHECKPOINT_COMMITS, _copy_ahead
 
@@ -241,7 +242,16 @@ def test_a_try_run_whose_commit_fails_leaves_the_lock_and_nothing_written(
     db.close()
 
 
-def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: Path) -> None:
+def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies: list[tuple[int, int]] = []
+
+    def copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
+        copies.append(_copy_ahead(conn))
+        return copies[-1]
+
+    monkeypatch.setattr(sqlite_module, "_copy_ahead", copy_ahead)
     db = _db(tmp_path)
     wal = tmp_path / "t.db-wal"
     commits = 4 * CHECKPOINT_COMMITS
@@ -272,6 +282,8 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(tmp_path: P
     # `first`. Started over after each, it is never much larger than `first`.
     assert first > CHECKPOINT_COMMITS * 4096 / 2
     assert wal.stat().st_size < 1.5 * first
+    # Each checkpoint was given its head start, beside the writers.
+    assert len(copies) >= 3 and all(copied > 0 for _log, copied in copies)
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == commits
     db.close()
 

@@ -151,6 +151,17 @@ def test_sealed_list_fields_bind_part_and_survive_nul_and_surrogates(tmp_path: P
     m = open_summary(sealer, me, _row(me, "m1", sealed), "INBOX")
     assert isinstance(m, MessageSummary)
     assert [m.subject, m.sender, m.to, m.cc, m.snippet] == ["a\ufffdb", "s\udcff", "t", "", "snip"]
+    # Built positionally (tuple.__new__): every field in its place, none left out.
+    assert len(m) == len(MessageSummary._fields)
+    assert (m.owner, m.id, m.mailbox_id, m.mailbox, m.uid, m.size, m.has_attachments) == (
+        me,
+        "m1",
+        "b1",
+        "INBOX",
+        1,
+        10,
+        False,
+    )
     assert isinstance(open_summary(sealer, me, _row(me, "m2", sealed), "INBOX"), Crossing)
     three = sealer.seal("m1", P_SUMMARY, b"only\x00three\x00fields")
     assert isinstance(open_summary(sealer, me, _row(me, "m1", three), "INBOX"), Crossing)

@@ -76,7 +76,14 @@ def _copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
     lock for the whole copy, a checkpoint had kept both workers' records (and the
     pages waiting for them) waiting 23-62 ms; with the copy ahead, 0.1-5 ms
     mostly, at most 24 (bench/web_bench.py, --workers 2, 50 users). Returns (WAL
-    frames, frames copied back); (0, 0) if it could not run."""
+    frames, frames copied back); (0, 0) if it could not run.
+
+    Outside the lock, it can meet another process's checkpoint (one of them
+    finds the other busy: its checkpoint is tried again CHECKPOINT_RETRY commits
+    later); and a copy that catches up with the writers (at a lull: under load
+    they append meanwhile) lets a writer that comes before `_checkpoint` takes
+    its turn restart the WAL, as SQLite does: at most one such restart a
+    checkpoint, at a lull."""
     try:
         _busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except sqlite3.Error:
@@ -334,9 +341,17 @@ class Database:
                 self._checkpoint_due.clear()
                 if self._closed:
                     return
-                if copier is None:
-                    copier = _connect(self.path, COPIER_CACHE_KIB)
-                _copy_ahead(copier)
+                try:
+                    if copier is None:
+                        copier = _connect(self.path, COPIER_CACHE_KIB)
+                    _copy_ahead(copier)
+                except (sqlite3.Error, OSError):
+                    # Only a head start: without it the checkpoint copies all of
+                    # it under the lock, as before. The thread must not end (the
+                    # WAL would grow with no one copying it back).
+                    if copier is not None:
+                        copier.close()
+                    copier = None
                 self._checkpoint()
         finally:
             if copier is not None:
