@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -113,6 +114,13 @@ def wrk(
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
+    # Halfway through, how the connections are spread over the server's processes
+    # (printed with the figures: a skewed split sets the p99, see README).
+    split: list[str] = []
+    port = int(urllib.parse.urlsplit(base).port or 80)
+    timer = threading.Timer(seconds / 2, lambda: split.append(spread(port)))
+    if users > 1:
+        timer.start()
     try:
         out = subprocess.run(
             ["wrk", "-t", "1" if users == 1 else "2", "-c", str(users), "-d", f"{seconds}s",
@@ -120,8 +128,27 @@ def wrk(
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
     finally:
+        timer.cancel()
         os.unlink(f.name)
+    if split and split[0]:
+        out += f"\nconnections per server process: {split[0]}\n"
     return out
+
+
+def spread(port: int) -> str:
+    """The established connections to `port` per server process, e.g. "25/25"
+    ('' without `ss`, Debian's iproute2)."""
+    try:
+        listing = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"sport = :{port}"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    counts: dict[str, int] = {}
+    for pid in re.findall(r"pid=(\d+)", listing):
+        counts[pid] = counts.get(pid, 0) + 1
+    return "/".join(str(n) for n in sorted(counts.values()))
 
 
 def figures(out: str) -> tuple[float, float, float]:
@@ -169,10 +196,12 @@ def summary(out: str) -> str:
     p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"\s99%\s+([\d.]+\w+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    split = re.search(r"connections per server process: (\S+)", out)
     return (
         f"{float(rps.group(1)) if rps else 0:8.0f} req/s  p50 {p50.group(1) if p50 else '?':>8}"
         f"  p99 {p99.group(1) if p99 else '?':>8}"
         + (f"  NON-2xx: {errors.group(1)}" if errors else "")
+        + (f"  (connections {split.group(1)})" if split else "")
     )
 
 
