@@ -38,7 +38,9 @@ class Stamp:
         """One header value: `flags|owners|entries` — flags and owners comma-separated,
         entries `owner part item` joined by ';'. The owners come first so that the
         boundary's common case (all mine) reads a few bytes, not every entry."""
-        body = ";".join(" ".join(e) for e in sorted(self.entries))
+        # Joined, then sorted as strings: a page's 52 entries sorted as tuples took
+        # twice as long (the same order: a space sorts below every id character).
+        body = ";".join(sorted(map(" ".join, self.entries)))
         return f"{','.join(sorted(self.flags))}|{','.join(sorted(self.owners()))}|{body}"
 
     @staticmethod
