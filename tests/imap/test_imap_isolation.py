@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from imap_support import start_server
 
-from isolation.faults import FAULTS, Armed, FaultyBlobs, FaultyStore
+from isolation.faults import MESSAGE_FAULTS, Armed, FaultyBlobs, FaultyStore
 from mailward.audit.query import all_records
 from support import build_world
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", MESSAGE_FAULTS)  # the rows FETCH reads
 def test_crossed_rows_never_leave_over_imap(tmp_path: Path, fault: str) -> None:
     world = build_world(tmp_path / "d", ("alice", "bob"), plaintext_login=True)
     rt = world.rt

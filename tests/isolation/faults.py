@@ -3,7 +3,9 @@
 They model the "interaction error" between a mail server and a user database: a
 query for account A that returns rows of account B, either honestly labelled,
 relabelled as A's (a wrong join), A's row carrying B's sealed fields, or A's item
-pointing at B's blob. Each counts the crossings it actually produced.
+pointing at B's blob; or A's folder list holding B's folders (labelled as B's:
+folder rows carry no seal, so B's folders relabelled as A's would pass unseen, a
+gap named in the README). Each counts the crossings it actually produced.
 """
 
 from dataclasses import dataclass
@@ -12,7 +14,9 @@ from typing import Any
 from mailward.core.ids import AccountId
 from mailward.store import FetchRow, MailStore, MessageRow
 
-FAULTS = ("foreign-row", "wrong-join", "field-swap", "blob-swap")
+MESSAGE_FAULTS = ("foreign-row", "wrong-join", "field-swap", "blob-swap")
+FAULTS = (*MESSAGE_FAULTS, "foreign-folder")
+_ROW_FAULTS = ("foreign-row", "wrong-join", "field-swap")
 
 
 @dataclass
@@ -52,7 +56,16 @@ class FaultyStore:
 
     def _active(self, account_id: AccountId) -> bool:
         a = self.armed
-        return a is not None and a.asker == account_id and a.kind != "blob-swap"
+        return a is not None and a.asker == account_id and a.kind in _ROW_FAULTS
+
+    def mailboxes(self, account_id: AccountId) -> list[Any]:
+        own = list(self.inner.mailboxes(account_id))
+        a = self.armed
+        if a is None or a.kind != "foreign-folder" or a.asker != account_id:
+            return own
+        theirs = list(self.inner.mailboxes(a.victim))
+        self.crossings += len(theirs)
+        return theirs + own  # first: a lookup that takes the first match takes theirs
 
     def message(self, account_id: AccountId, message_id: Any) -> MessageRow | None:
         own = self.inner.message(account_id, message_id)

@@ -33,6 +33,7 @@ def _together(pending: Pending[Any]) -> Any:
 
 
 OPS = (
+    "folders",
     "list",
     "list-deferred",
     "list-deferred-large",
@@ -109,6 +110,7 @@ class Isolation(RuleBasedStateMachine):
     def _op(self, who: str, op: str, item: str) -> Callable[[], Any]:
         door = self.world.door(who)
         return {
+            "folders": lambda: door.mailboxes(),
             "list": lambda: door.list_messages("INBOX"),
             # the web's two steps: opened at the call, or (too large) at completion
             "list-deferred": lambda: door.mailbox_view_deferred(
@@ -214,11 +216,15 @@ class Isolation(RuleBasedStateMachine):
 TestIsolation = Isolation.TestCase
 
 
+MESSAGE_OPS = tuple(op for op in OPS if op != "folders")  # what the row faults reach
 CROSSING_OPS = {
-    "foreign-row": OPS,
-    "wrong-join": OPS,
-    "field-swap": OPS,
+    "foreign-row": MESSAGE_OPS,
+    "wrong-join": MESSAGE_OPS,
+    "field-swap": MESSAGE_OPS,
     "blob-swap": ("read", "raw", "headers", "attachment", "copy", "fetch"),
+    # the operations that read the folder list: the web's message list, delete
+    # (Trash is found in it), and the list itself
+    "foreign-folder": ("list-deferred", "list-together", "delete", "folders"),
 }
 
 
@@ -269,6 +275,33 @@ def test_asking_for_the_victims_own_id_is_refused_and_recorded(fault: str, op: s
         finally:
             machine.store.armed = None
         assert machine.refused() == refused + 1
+        machine.everyone_sees_exactly_their_own()
+    finally:
+        machine.teardown()
+
+
+def test_a_rename_given_another_accounts_folders_renames_nothing() -> None:
+    """Renaming reads the folder list to rename the folders below too: given
+    another account's folders there, it is refused and recorded outside its unit
+    (the record stays), and nothing is renamed."""
+    machine = Isolation()
+    try:
+        users = machine.world.users
+        door = machine.world.door("alice")
+        door.create_mailbox("Projects")
+        door.create_mailbox("Projects/2026")
+        machine.store.armed = Armed(
+            "foreign-folder", users["alice"].account_id, users["bob"].account_id
+        )
+        refused = machine.refused()
+        try:
+            with pytest.raises(IsolationViolation):
+                door.rename_mailbox("Projects", "Old")
+        finally:
+            machine.store.armed = None
+        assert machine.refused() == refused + 1
+        names = {b.name for b in machine.world.door("alice").mailboxes()}
+        assert {"Projects", "Projects/2026"} <= names and "Old" not in names
         machine.everyone_sees_exactly_their_own()
     finally:
         machine.teardown()

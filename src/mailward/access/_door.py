@@ -87,12 +87,25 @@ class Door:
         self._names[row.id] = row.name
         return row
 
-    def _special(self, use: SpecialUse) -> MailboxRow:
+    def _special(self, use: SpecialUse, action: Action) -> MailboxRow:
+        """The principal's mailbox for `use` (Trash, Sent). Every row the store
+        returns is checked, not only the one taken: a folder row of another
+        account is refused (and recorded) for `action`, as the folder list is."""
+        found: MailboxRow | None = None
         for row in self._s.store.mailboxes(self._me):
-            if row.special_use == use.value:
-                self._names[row.id] = row.name
-                return row
-        raise NotFound(f"no {use.value} mailbox")
+            crossing = check_owner(row.account_id, self._me, row.id)
+            if crossing is not None:
+                raise self._refuse(
+                    Crossing(crossing.owner, crossing.item, "mailbox of another account"),
+                    Part.NONE,
+                    action,
+                )
+            if found is None and row.special_use == use.value:
+                found = row
+        if found is None:
+            raise NotFound(f"no {use.value} mailbox")
+        self._names[found.id] = found.name
+        return found
 
     def _name_of(self, mailbox_id: MailboxId) -> str:
         name = self._names.get(mailbox_id)

@@ -67,15 +67,27 @@ class Changing(Door):
         if new_name == row.name or new_name.startswith(row.name + "/"):
             raise Conflict("a mailbox cannot be renamed to itself or below itself")
         prefix = row.name + "/"
+        crossing: Crossing | None = None
+        below: list[tuple[MailboxRow, str]] = []
         with self._s.store.transaction():  # the mailboxes below, as they are in this unit
-            below = [
-                (b, validate_mailbox_name(new_name + b.name[len(row.name) :]))
-                for b in self._s.store.mailboxes(self._me)
-                if b.name.startswith(prefix)
-            ]
-            self._s.store.rename_mailbox(self._me, row.id, new_name)
-            for b, renamed in below:
-                self._s.store.rename_mailbox(self._me, b.id, renamed)
+            boxes = self._s.store.mailboxes(self._me)
+            crossing = next(
+                (c for b in boxes if (c := check_owner(b.account_id, self._me, b.id))), None
+            )
+            if crossing is None:
+                below = [
+                    (b, validate_mailbox_name(new_name + b.name[len(row.name) :]))
+                    for b in boxes
+                    if b.name.startswith(prefix)
+                ]
+                self._s.store.rename_mailbox(self._me, row.id, new_name)
+                for b, renamed in below:
+                    self._s.store.rename_mailbox(self._me, b.id, renamed)
+        if crossing is not None:  # refused (and recorded) outside the unit, renaming nothing
+            detail = "mailbox of another account"
+            raise self._refuse(
+                Crossing(crossing.owner, crossing.item, detail), Part.NONE, Action.MOVE
+            )
         self._names.pop(row.id, None)
         for b, _ in below:
             self._names.pop(b.id, None)
@@ -105,7 +117,7 @@ class Changing(Door):
         row = self._mailbox(name)
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be deleted")
-        trash = self._special(SpecialUse.TRASH)
+        trash = self._special(SpecialUse.TRASH, Action.DELETE)
         self._move_all(row, trash, Action.DELETE, origin=True)
         with self._s.store.transaction():  # what arrived meanwhile goes to Trash too
             late = self._s.store.message_ids(self._me, row.id)
@@ -141,7 +153,7 @@ class Changing(Door):
 
     def delete(self, ids: Iterable[str]) -> list[MessageSummary]:
         """Delete = move to Trash, remembering where from (restore puts it back)."""
-        trash = self._special(SpecialUse.TRASH)
+        trash = self._special(SpecialUse.TRASH, Action.DELETE)
         rows = [r for r in self._rows(ids, Part.NONE, Action.DELETE) if r.mailbox_id != trash.id]
         return self._move_rows(rows, trash, Action.DELETE, origin=True)
 

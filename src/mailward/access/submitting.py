@@ -105,7 +105,7 @@ class Submitting(Door):
             seal_message(account.id, self._s.keyring.sealer(account.id), inbox, raw, summary)
             for _rcpt, (account, inbox) in local
         ]
-        sent_box = self._special(SpecialUse.SENT)
+        sent_box = self._special(SpecialUse.SENT, Action.APPEND)
         sent = seal_message(self._me, sealer, sent_box, raw, summary)
         queue_id = new_queue_id() if foreign else None
         stamp = _now_us()
