@@ -42,6 +42,15 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+def foreign_folder(rows: Iterable[MailboxRow], me: str) -> Crossing | None:
+    """The first folder row among `rows` that is not `me`'s, as the crossing to
+    refuse: wherever the door reads the folder list, it checks every row."""
+    for row in rows:
+        if row.account_id != me:
+            return Crossing(row.account_id, row.id, "mailbox of another account")
+    return None
+
+
 def _info(row: MailboxRow) -> MailboxInfo:
     return MailboxInfo(
         owner=row.account_id,
@@ -91,17 +100,11 @@ class Door:
         """The principal's mailbox for `use` (Trash, Sent). Every row the store
         returns is checked, not only the one taken: a folder row of another
         account is refused (and recorded) for `action`, as the folder list is."""
-        found: MailboxRow | None = None
-        for row in self._s.store.mailboxes(self._me):
-            crossing = check_owner(row.account_id, self._me, row.id)
-            if crossing is not None:
-                raise self._refuse(
-                    Crossing(crossing.owner, crossing.item, "mailbox of another account"),
-                    Part.NONE,
-                    action,
-                )
-            if found is None and row.special_use == use.value:
-                found = row
+        rows = self._s.store.mailboxes(self._me)
+        crossing = foreign_folder(rows, self._me)
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, action)
+        found = next((row for row in rows if row.special_use == use.value), None)
         if found is None:
             raise NotFound(f"no {use.value} mailbox")
         self._names[found.id] = found.name

@@ -6,7 +6,7 @@ Each change and its audit record commit together in one unit of work.
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from mailward.access._door import _PROTECTED, NO_FLAGS, Door, _info, _now_us
+from mailward.access._door import _PROTECTED, NO_FLAGS, Door, _info, _now_us, foreign_folder
 from mailward.access._ingest import seal_message, store_sealed
 from mailward.access._recording import record
 from mailward.access._sealing import (
@@ -71,9 +71,7 @@ class Changing(Door):
         below: list[tuple[MailboxRow, str]] = []
         with self._s.store.transaction():  # the mailboxes below, as they are in this unit
             boxes = self._s.store.mailboxes(self._me)
-            crossing = next(
-                (c for b in boxes if (c := check_owner(b.account_id, self._me, b.id))), None
-            )
+            crossing = foreign_folder(boxes, self._me)
             if crossing is None:
                 below = [
                     (b, validate_mailbox_name(new_name + b.name[len(row.name) :]))
@@ -84,10 +82,7 @@ class Changing(Door):
                 for b, renamed in below:
                     self._s.store.rename_mailbox(self._me, b.id, renamed)
         if crossing is not None:  # refused (and recorded) outside the unit, renaming nothing
-            detail = "mailbox of another account"
-            raise self._refuse(
-                Crossing(crossing.owner, crossing.item, detail), Part.NONE, Action.MOVE
-            )
+            raise self._refuse(crossing, Part.NONE, Action.MOVE)
         self._names.pop(row.id, None)
         for b, _ in below:
             self._names.pop(b.id, None)
