@@ -17,6 +17,7 @@ from mailward.access import (
     Relaying,
     Restoring,
     Services,
+    seal_folders,
     seal_list_fields_as_one,
 )
 from mailward.audit import AuditLog, VerifyResult, verify_chain
@@ -89,6 +90,7 @@ class Runtime:
         )
         try:
             seal_list_fields_as_one(services, upgrading)
+            seal_folders(services)
         except BaseException:
             audit.close()
             db.close()

@@ -3,19 +3,20 @@
 They model the "interaction error" between a mail server and a user database: a
 query for account A that returns rows of account B, either honestly labelled,
 relabelled as A's (a wrong join), A's row carrying B's sealed fields, or A's item
-pointing at B's blob; or A's folder list holding B's folders (labelled as B's:
-folder rows carry no seal, so B's folders relabelled as A's would pass unseen, a
-gap named in the README). Each counts the crossings it actually produced.
+pointing at B's blob; or A's folder lookups answered with B's folders, labelled
+as B's or relabelled as A's (caught by the folder rows' seals). Each counts the
+crossings it actually produced.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mailward.core.ids import AccountId
 from mailward.store import FetchRow, MailStore, MessageRow
 
 MESSAGE_FAULTS = ("foreign-row", "wrong-join", "field-swap", "blob-swap")
-FAULTS = (*MESSAGE_FAULTS, "foreign-folder")
+FOLDER_FAULTS = ("foreign-folder", "relabelled-folder")
+FAULTS = (*MESSAGE_FAULTS, *FOLDER_FAULTS)
 _ROW_FAULTS = ("foreign-row", "wrong-join", "field-swap")
 
 
@@ -58,14 +59,36 @@ class FaultyStore:
         a = self.armed
         return a is not None and a.asker == account_id and a.kind in _ROW_FAULTS
 
+    def _folder_fault(self, account_id: AccountId, *kinds: str) -> Armed | None:
+        a = self.armed
+        return a if a is not None and a.asker == account_id and a.kind in kinds else None
+
     def mailboxes(self, account_id: AccountId) -> list[Any]:
         own = list(self.inner.mailboxes(account_id))
-        a = self.armed
-        if a is None or a.kind != "foreign-folder" or a.asker != account_id:
+        a = self._folder_fault(account_id, *FOLDER_FAULTS)
+        if a is None:
             return own
         theirs = list(self.inner.mailboxes(a.victim))
         self.crossings += len(theirs)
+        if a.kind == "relabelled-folder":  # a wrong join: their rows, our account id
+            theirs = [replace(b, account_id=account_id) for b in theirs]
         return theirs + own  # first: a lookup that takes the first match takes theirs
+
+    def _relabelled(self, account_id: AccountId, name: str, own: Any) -> Any:
+        """The victim's folder of that name in place of ours, labelled as ours."""
+        a = self._folder_fault(account_id, "relabelled-folder")
+        theirs = self.inner.mailbox_by_name(a.victim, name) if a is not None else None
+        if theirs is None:
+            return own
+        self.crossings += 1
+        return replace(theirs, account_id=account_id)
+
+    def mailbox_by_name(self, account_id: AccountId, name: str) -> Any:
+        return self._relabelled(account_id, name, self.inner.mailbox_by_name(account_id, name))
+
+    def mailbox(self, account_id: AccountId, mailbox_id: Any) -> Any:
+        own = self.inner.mailbox(account_id, mailbox_id)
+        return own if own is None else self._relabelled(account_id, own.name, own)
 
     def message(self, account_id: AccountId, message_id: Any) -> MessageRow | None:
         own = self.inner.message(account_id, message_id)

@@ -225,6 +225,8 @@ CROSSING_OPS = {
     # the operations that read the folder list: the web's message list, delete
     # (Trash is found in it), and the list itself
     "foreign-folder": ("list-deferred", "list-together", "delete", "folders"),
+    # a wrong join on every folder lookup: whatever names or reads a folder
+    "relabelled-folder": OPS,
 }
 
 

@@ -37,7 +37,7 @@ def _account(store: MailStore, address: str) -> tuple[AccountId, MailboxId]:
     account = new_account_id()
     store.add_account(AccountRow(account, address, DomainId("d1"), "h", 0, False))
     inbox = new_mailbox_id()
-    store.create_mailbox(account, inbox, "INBOX", None)
+    store.create_mailbox(account, inbox, "INBOX", None, b"")
     return account, inbox
 
 
@@ -84,7 +84,7 @@ def test_every_query_is_scoped_to_its_account(store: MailStore) -> None:
 def test_move_expunge_and_restore(store: MailStore) -> None:
     a, inbox = _account(store, "a@example.test")
     archive = new_mailbox_id()
-    store.create_mailbox(a, archive, "Archive", "\\Archive")
+    store.create_mailbox(a, archive, "Archive", "\\Archive", b"")
     row = _new(store, a, inbox, 5, "\\Flagged")
     moved = store.move_message(a, row.id, archive, inbox)
     assert (moved.mailbox_id, moved.uid, moved.origin_mailbox_id) == (archive, 1, inbox)
@@ -100,10 +100,10 @@ def test_move_expunge_and_restore(store: MailStore) -> None:
 def test_names_are_unique_per_account_and_non_empty_boxes_stay(store: MailStore) -> None:
     a, inbox = _account(store, "a@example.test")
     b, _ = _account(store, "b@example.test")
-    store.create_mailbox(a, new_mailbox_id(), "Work", None)
-    store.create_mailbox(b, new_mailbox_id(), "Work", None)  # another account: fine
+    store.create_mailbox(a, new_mailbox_id(), "Work", None, b"")
+    store.create_mailbox(b, new_mailbox_id(), "Work", None, b"")  # another account: fine
     with pytest.raises(Conflict):
-        store.create_mailbox(a, new_mailbox_id(), "Work", None)
+        store.create_mailbox(a, new_mailbox_id(), "Work", None, b"")
     _new(store, a, inbox, 1)
     with pytest.raises(Conflict):
         store.delete_mailbox(a, inbox)

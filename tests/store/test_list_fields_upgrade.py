@@ -125,7 +125,9 @@ def test_migration_0013_keeps_the_five_old_values_aside(tmp_path: Path) -> None:
             " expunged_us, expunged_by, expires_us) VALUES ('a1', 'm2', 'b1', 'INBOX', 2, 0, 10,"
             " '', 0, x'11', x'12', x'13', x'14', x'15', 0, 'a1', 9)"
         )
-    assert [m.version for m in apply_migrations(db, migrations)] == [13]
+    assert [
+        m.version for m in apply_migrations(db, [m for m in migrations if m.version <= 13])
+    ] == [13]
     c = db.read()
     assert c.execute("SELECT * FROM legacy_list_fields ORDER BY tbl").fetchall() == [
         ("messages", "a1", "m1", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05", 0),

@@ -164,3 +164,24 @@ def test_a_request_writes_last_seen_when_due_and_only_then(
     monkeypatch.setattr(sessions_module, "TOUCH_EVERY_S", 0.0)
     assert client.get(path).status_code == 200
     assert last_seen() > before
+
+
+def test_the_sessions_list_shows_the_most_recent_and_counts_the_rest(
+    web: tuple[World, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailward.web import security
+
+    monkeypatch.setattr(security, "SESSIONS_SHOWN", 3)
+    w, client = web
+    for i in range(4):  # signed in from a script, before
+        p = w.rt.logins.login(f"alice@{DOMAIN}", PASSWORD, protocol=Protocol.WEB, remote="10.0.0.9")
+        w.rt.sessions.create(p, f"script {i}")
+    sign_in(client, "alice")
+    page = client.get("/security").text
+    listed = re.findall(r"/security/sessions/(s[0-9a-f]+)/revoke", page)
+    assert len(listed) == 3 and "(this one)" in page  # the current one is the newest used
+    assert "and 2 more, used less recently" in page
+    r = client.post("/security/sessions/revoke-others", data={"csrf": csrf_of(client)})
+    assert "All your other sessions are signed out." in r.text
+    assert len(re.findall(r"/security/sessions/(s[0-9a-f]+)/revoke", r.text)) == 1
+    assert 'id="sessions-more"' not in r.text  # every other one ended, listed or not

@@ -29,7 +29,7 @@ from mailward.access.restoring import RESTORED, Restoring
 from mailward.access.searching import SearchQuery
 from mailward.access.services import DEFAULT_RETENTION_S, Services
 from mailward.access.submitting import Submitted
-from mailward.access.upgrade import seal_list_fields_as_one
+from mailward.access.upgrade import seal_folders, seal_list_fields_as_one
 
 __all__ = [
     "DEFAULT_RETENTION_S",
@@ -49,6 +49,7 @@ __all__ = [
     "Submitted",
     "Unopenable",
     "complete_together",
+    "seal_folders",
     "seal_list_fields_as_one",
     "try_complete_together",
 ]

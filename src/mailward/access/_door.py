@@ -13,6 +13,7 @@ from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
     Crossing,
+    check_folders,
     check_owner,
     open_summaries,
 )
@@ -40,15 +41,6 @@ _PROTECTED = {name for name, _ in SPECIAL_MAILBOXES}
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def foreign_folder(rows: Iterable[MailboxRow], me: str) -> Crossing | None:
-    """The first folder row among `rows` that is not `me`'s, as the crossing to
-    refuse: wherever the door reads the folder list, it checks every row."""
-    for row in rows:
-        if row.account_id != me:
-            return Crossing(row.account_id, row.id, "mailbox of another account")
-    return None
 
 
 def _info(row: MailboxRow) -> MailboxInfo:
@@ -87,21 +79,40 @@ class Door:
             raise PermissionDenied("the system principal may deliver mail, not read it")
         return self._sealer
 
-    def _mailbox(self, name: str) -> MailboxRow:
+    def _foreign_folder(self, rows: Sequence[MailboxRow]) -> Crossing | None:
+        """The first folder row among `rows` that is not the principal's (its
+        owner column, then its seal opened with our key): wherever the door reads
+        folder rows, it checks every one it was given."""
+        return check_folders(self._user(), self._me, rows)
+
+    def _checked(self, row: MailboxRow, action: Action) -> MailboxRow:
+        crossing = self._foreign_folder([row])
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, action)
+        self._names[row.id] = row.name
+        return row
+
+    def _mailbox(self, name: str, action: Action = Action.LIST) -> MailboxRow:
+        """The principal's mailbox `name`; a row that is not ours is refused
+        (and recorded) for `action`."""
         self._user()
         name = validate_mailbox_name(name)
         row = self._s.store.mailbox_by_name(self._me, name)
         if row is None:
             raise NotFound(f"no mailbox {name}")
-        self._names[row.id] = row.name
-        return row
+        return self._checked(row, action)
+
+    def _folder(self, mailbox_id: MailboxId, action: Action) -> MailboxRow | None:
+        """As `_mailbox`, by id; None if there is no such mailbox of ours."""
+        row = self._s.store.mailbox(self._me, mailbox_id)
+        return self._checked(row, action) if row is not None else None
 
     def _special(self, use: SpecialUse, action: Action) -> MailboxRow:
         """The principal's mailbox for `use` (Trash, Sent). Every row the store
         returns is checked, not only the one taken: a folder row of another
         account is refused (and recorded) for `action`, as the folder list is."""
         rows = self._s.store.mailboxes(self._me)
-        crossing = foreign_folder(rows, self._me)
+        crossing = self._foreign_folder(rows)
         if crossing is not None:
             raise self._refuse(crossing, Part.NONE, action)
         found = next((row for row in rows if row.special_use == use.value), None)
@@ -111,9 +122,11 @@ class Door:
         return found
 
     def _name_of(self, mailbox_id: MailboxId) -> str:
+        """A mailbox's name, for records and summaries (a row read for it is
+        checked as `_mailbox`'s)."""
         name = self._names.get(mailbox_id)
         if name is None:
-            row = self._s.store.mailbox(self._me, mailbox_id)
+            row = self._folder(mailbox_id, Action.LIST)
             name = row.name if row else ""
             self._names[mailbox_id] = name
         return name

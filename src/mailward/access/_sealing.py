@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from mailward.core.errors import IntegrityError
 from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MailboxId, MessageId
+from mailward.core.mailbox import P_FOLDER
 from mailward.core.message import MessageSummary
 from mailward.crypto import NotOpened, Sealer
 from mailward.mime import Summary
-from mailward.store import MessageRow, RowRef
+from mailward.store import MailboxRow, MessageRow, RowRef
 
 # Part names bound into the associated data of each sealed value.
 P_SUMMARY, P_RAW = "summary", "raw"
@@ -67,6 +68,35 @@ def check_owner(row_owner: str, served: AccountId, item: str) -> Crossing | None
     if row_owner != served:
         return Crossing(row_owner, item, "row belongs to another account")
     return None
+
+
+def seal_folder(sealer: Sealer, mailbox_id: MailboxId, name: str) -> bytes:
+    """A folder row's seal: its name sealed for (owner, folder id, "folder")."""
+    return sealer.seal_text(mailbox_id, P_FOLDER, name)
+
+
+def check_folders(sealer: Sealer, served: AccountId, rows: Sequence[MailboxRow]) -> Crossing | None:
+    """The first folder row among `rows` that may not be shown to `served`: its
+    owner column is another account's, or its seal does not open with `served`'s
+    key for its id, or opens to another name. A row of another account relabelled
+    as `served`'s (a wrong join) fails the seal."""
+    for row in rows:
+        if row.account_id != served:
+            return Crossing(row.account_id, row.id, "mailbox of another account")
+    try:
+        names = sealer.open_all(P_FOLDER, [(row.id, row.seal) for row in rows])
+    except NotOpened as exc:
+        return Crossing(served, exc.item, f"folder seal does not open: {exc}")
+    for row, name in zip(rows, names, strict=True):
+        if name != row.name.encode("utf-8", "surrogatepass"):
+            return Crossing(served, row.id, "folder name does not match its seal")
+    return None
+
+
+def own_folder(sealer: Sealer, owner: AccountId, row: MailboxRow | None) -> MailboxRow | None:
+    """`row` if it is `owner`'s (`check_folders`), else None: for the system's
+    own paths (a bounce, an incident's undo), which treat such a folder as gone."""
+    return row if row is not None and check_folders(sealer, owner, [row]) is None else None
 
 
 def check_sealed(sealer: Sealer, served: AccountId, row: RowRef, sealed: bytes) -> Crossing | None:

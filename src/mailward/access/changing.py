@@ -6,14 +6,16 @@ Each change and its audit record commit together in one unit of work.
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from mailward.access._door import _PROTECTED, NO_FLAGS, Door, _info, _now_us, foreign_folder
+from mailward.access._door import _PROTECTED, NO_FLAGS, Door, _info, _now_us
 from mailward.access._ingest import seal_message, store_sealed
 from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
     Crossing,
+    check_folders,
     check_owner,
     reseal_fields,
+    seal_folder,
 )
 from mailward.core.access_event import Action, Part
 from mailward.core.errors import (
@@ -44,8 +46,10 @@ class Changing(Door):
     def _new_folder(self, name: str) -> MailboxRow:
         """Made, then counted, in one unit: a name that exists is refused as such
         first, and a folder past MAX_MAILBOXES is rolled back with the unit."""
+        box_id = new_mailbox_id()
+        seal = seal_folder(self._user(), box_id, name)
         with self._s.store.transaction():
-            row = self._s.store.create_mailbox(self._me, new_mailbox_id(), name, None)
+            row = self._s.store.create_mailbox(self._me, box_id, name, None, seal)
             if self._s.store.mailbox_count(self._me) > MAX_MAILBOXES:
                 raise LimitReached(f"at most {MAX_MAILBOXES} folders per account")
         return row
@@ -56,7 +60,7 @@ class Changing(Door):
         Renaming INBOX moves all its messages into a new mailbox of that name and
         leaves INBOX, empty, in place (RFC 3501 §6.3.5).
         """
-        row = self._mailbox(name)
+        row = self._mailbox(name, Action.MOVE)
         new_name = validate_mailbox_name(new_name)
         if row.name == "INBOX":
             target = self._new_folder(new_name)
@@ -71,16 +75,17 @@ class Changing(Door):
         below: list[tuple[MailboxRow, str]] = []
         with self._s.store.transaction():  # the mailboxes below, as they are in this unit
             boxes = self._s.store.mailboxes(self._me)
-            crossing = foreign_folder(boxes, self._me)
+            crossing = self._foreign_folder(boxes)
             if crossing is None:
                 below = [
                     (b, validate_mailbox_name(new_name + b.name[len(row.name) :]))
                     for b in boxes
                     if b.name.startswith(prefix)
                 ]
-                self._s.store.rename_mailbox(self._me, row.id, new_name)
-                for b, renamed in below:
-                    self._s.store.rename_mailbox(self._me, b.id, renamed)
+                sealer = self._user()
+                for box, renamed in [(row, new_name), *below]:  # each sealed with its new name
+                    seal = seal_folder(sealer, box.id, renamed)
+                    self._s.store.rename_mailbox(self._me, box.id, renamed, seal)
         if crossing is not None:  # refused (and recorded) outside the unit, renaming nothing
             raise self._refuse(crossing, Part.NONE, Action.MOVE)
         self._names.pop(row.id, None)
@@ -109,7 +114,7 @@ class Changing(Door):
         """Delete a user folder; the messages in it go to Trash first (restorable,
         each recorded as deleted). Special mailboxes stay; folders below it stay
         (RFC 3501 §6.3.4)."""
-        row = self._mailbox(name)
+        row = self._mailbox(name, Action.DELETE)
         if row.name in _PROTECTED:
             raise Conflict(f"{row.name} cannot be deleted")
         trash = self._special(SpecialUse.TRASH, Action.DELETE)
@@ -142,7 +147,7 @@ class Changing(Door):
 
     def move(self, ids: Iterable[str], mailbox: str) -> list[MessageSummary]:
         """Move messages to another of the principal's mailboxes (new UIDs, same ids)."""
-        target = self._mailbox(mailbox)
+        target = self._mailbox(mailbox, Action.MOVE)
         rows = self._rows(ids, Part.NONE, Action.MOVE)
         return self._move_rows(rows, target, Action.MOVE, origin=False)
 
@@ -155,7 +160,7 @@ class Changing(Door):
     def copy(self, ids: Iterable[str], mailbox: str) -> list[MessageSummary]:
         """Copy messages: each copy is a new item, sealed anew under its own id.
         All copies commit together or none does (RFC 3501 §6.4.7)."""
-        target = self._mailbox(mailbox)
+        target = self._mailbox(mailbox, Action.COPY)
         rows = self._rows(ids, Part.RAW, Action.COPY)
         sealer = self._user()
         blobs = self._s.blobs
@@ -204,7 +209,7 @@ class Changing(Door):
 
     def expunge_mailbox(self, mailbox: str, *, only_deleted: bool = True) -> int:
         """Expunge a mailbox's \\Deleted messages (RFC 9051 §6.4.3), or all (empty Trash)."""
-        box = self._mailbox(mailbox)
+        box = self._mailbox(mailbox, Action.EXPUNGE)
         ids = self._s.store.message_ids(self._me, box.id)
         if only_deleted:
             ids = [
@@ -225,11 +230,11 @@ class Changing(Door):
         if row is not None:
             self._summary(row, Part.NONE, Action.RESTORE)
             origin = (
-                self._s.store.mailbox(self._me, row.origin_mailbox_id)
+                self._folder(row.origin_mailbox_id, Action.RESTORE)
                 if (row.origin_mailbox_id)
                 else None
             )
-            target = origin or self._mailbox("INBOX")
+            target = origin or self._mailbox("INBOX", Action.RESTORE)
             if target.id == row.mailbox_id:
                 raise Conflict("message is not deleted")
             return self._move_rows([row], target, Action.RESTORE, origin=False)[0]
@@ -239,7 +244,9 @@ class Changing(Door):
         crossing = check_owner(tomb.account_id, self._me, tomb.id)
         if crossing is not None:
             raise self._refuse(crossing, Part.NONE, Action.RESTORE)
-        target = self._s.store.mailbox(self._me, tomb.mailbox_id) or self._mailbox("INBOX")
+        target = self._folder(tomb.mailbox_id, Action.RESTORE) or self._mailbox(
+            "INBOX", Action.RESTORE
+        )
         with self._s.store.transaction():
             restored = self._s.store.restore_tombstone(self._me, item, target.id)
             self._s.audit.append(
@@ -265,7 +272,7 @@ class Changing(Door):
         internal_date: datetime | None = None,
     ) -> MessageSummary:
         """Store a message the principal supplies (IMAP APPEND, Sent copy, draft)."""
-        box = self._mailbox(mailbox)
+        box = self._mailbox(mailbox, Action.APPEND)
         stamp = int(internal_date.timestamp() * 1_000_000) if internal_date else _now_us()
         sealed = seal_message(self._me, self._user(), box, raw, summarize(raw))
         (item,) = store_sealed(self._s, [sealed], flags, stamp, self.principal, Action.APPEND)
@@ -288,12 +295,11 @@ class Changing(Door):
             if target is None:
                 raise NotFound(f"no mailbox for {address}")
             account, inbox = target
-            if inbox.account_id != account.id:
-                raise self._refuse(
-                    Crossing(inbox.account_id, inbox.id, "INBOX of another account"),
-                    Part.NONE,
-                    Action.DELIVER,
-                )
+            # The INBOX row's owner column and seal, with the recipient's key: a
+            # wrong join must not file one account's mail in another's INBOX.
+            crossing = check_folders(self._s.keyring.sealer(account.id), account.id, [inbox])
+            if crossing is not None:
+                raise self._refuse(crossing, Part.NONE, Action.DELIVER)
             targets.append((address, account.id, inbox))
         summary = summarize(raw)
         sealed = [

@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 
 from mailward.access._paging import checked_limit, decode_cursor, page_of
 from mailward.access._recording import listed, record
-from mailward.access._sealing import P_RAW, Crossing, check_owner, open_summary
+from mailward.access._sealing import (
+    P_RAW,
+    Crossing,
+    check_folders,
+    check_owner,
+    open_summary,
+    own_folder,
+)
 from mailward.access.services import Services
 from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import IntegrityError, InvalidInput, IsolationViolation, NotFound
@@ -21,7 +28,7 @@ from mailward.core.mailbox import validate_mailbox_name
 from mailward.core.message import MessageSummary, MessageView, Page
 from mailward.core.principal import Principal
 from mailward.mime import open_message
-from mailward.store import GrantRow, MessageRow
+from mailward.store import GrantRow, MailboxRow, MessageRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,8 @@ class Delegation:
     def _info(self, g: GrantRow) -> GrantInfo:
         owner = self._s.store.account(g.account_id)
         grantee = self._s.store.account(g.grantee_id)
-        box = self._s.store.mailbox(g.account_id, g.mailbox_id)
+        sealer = self._s.keyring.sealer(g.account_id)
+        box = own_folder(sealer, g.account_id, self._s.store.mailbox(g.account_id, g.mailbox_id))
         return GrantInfo(
             g.account_id,
             g.id,
@@ -72,6 +80,9 @@ class Delegation:
         grantee = self._s.store.account_by_address(grantee_address.lower())
         if box is None or grantee is None:
             raise NotFound("no such mailbox or account")
+        crossing = check_folders(self._s.keyring.sealer(self._me), self._me, [box])
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, Action.GRANT)
         if grantee.id == self._me:
             raise InvalidInput("cannot grant access to yourself")
         row = GrantRow(
@@ -124,6 +135,18 @@ class Delegation:
         )
         return IsolationViolation(self._me, c.owner, c.item, c.detail)
 
+    def _box(self, g: GrantRow, part: str, action: Action) -> MailboxRow | None:
+        """The granted mailbox's row, its owner column and seal checked with the
+        owner's key (a row that is not the granted one is refused and recorded)."""
+        box = self._s.store.mailbox(g.account_id, g.mailbox_id)
+        if box is not None:
+            crossing = check_folders(self._s.keyring.sealer(g.account_id), g.account_id, [box])
+            if crossing is None and box.id != g.mailbox_id:
+                crossing = Crossing(box.account_id, box.id, "not the granted mailbox")
+            if crossing is not None:
+                raise self._refuse(crossing, part, action)
+        return box
+
     def _open(
         self, g: GrantRow, row: MessageRow, box: str, part: str, action: Action
     ) -> MessageSummary:
@@ -141,7 +164,7 @@ class Delegation:
     ) -> Page[MessageSummary]:
         limit = checked_limit(limit)
         g = self._live(grant_id)
-        box = self._s.store.mailbox(g.account_id, g.mailbox_id)
+        box = self._box(g, Part.LIST_ENTRY, Action.LIST)
         if box is None:
             raise NotFound("the shared mailbox is gone")
         before = decode_cursor(cursor) if cursor else None
@@ -166,7 +189,7 @@ class Delegation:
         crossing = check_owner(row.account_id, g.account_id, row.id)
         if crossing is not None:
             raise self._refuse(crossing, Part.BODY, Action.READ)
-        box = self._s.store.mailbox(g.account_id, g.mailbox_id)
+        box = self._box(g, Part.BODY, Action.READ)
         summary = self._open(g, row, box.name if box else "", Part.BODY, Action.READ)
         try:
             raw = self._s.keyring.sealer(g.account_id).open(

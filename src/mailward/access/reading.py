@@ -6,7 +6,7 @@ and whether the item was unread for its owner.
 
 from collections.abc import Sequence
 
-from mailward.access._door import Door, _info, foreign_folder
+from mailward.access._door import Door, _info
 from mailward.access._paging import checked_limit, decode_cursor, page_of
 from mailward.access._recording import listed
 from mailward.access._sealing import (
@@ -38,7 +38,7 @@ class Reading(Door):
         return infos
 
     def _infos(self, rows: Sequence[MailboxRow]) -> list[MailboxInfo] | Crossing:
-        crossing = foreign_folder(rows, self._me)
+        crossing = self._foreign_folder(rows)
         if crossing is not None:
             return crossing
         for row in rows:

@@ -18,7 +18,7 @@ from mailward.access._queueing import (
     seal_state,
 )
 from mailward.access._recording import record
-from mailward.access._sealing import P_RAW
+from mailward.access._sealing import P_RAW, own_folder
 from mailward.access.services import Services
 from mailward.access.submitting import QUEUE_MAILBOX
 from mailward.core.access_event import Action, Outcome, Part
@@ -120,9 +120,9 @@ class Relaying:
         same unit, so the sender is told exactly once."""
 
         def unit() -> None:
-            inbox = self._s.store.mailbox_by_name(q.owner, "INBOX")
+            sealer = self._s.keyring.sealer(q.owner)
+            inbox = own_folder(sealer, q.owner, self._s.store.mailbox_by_name(q.owner, "INBOX"))
             if bounce is not None and inbox is not None:
-                sealer = self._s.keyring.sealer(q.owner)
                 sealed = seal_message(q.owner, sealer, inbox, bounce, summarize(bounce))
                 store_sealed(self._s, [sealed], Flags(), _now_us(), self.principal, Action.DELIVER)
             self._s.store.dequeue(q.owner, q.id)

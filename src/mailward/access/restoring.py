@@ -12,7 +12,7 @@ import time
 
 from mailward.access._queueing import QueuedRecipient, seal_state
 from mailward.access._recording import record
-from mailward.access._sealing import P_RAW
+from mailward.access._sealing import P_RAW, own_folder
 from mailward.access.services import Services
 from mailward.access.submitting import QUEUE_MAILBOX
 from mailward.core.access_event import Action, Part
@@ -21,7 +21,7 @@ from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MessageId, new_queue_id
 from mailward.core.principal import Principal
 from mailward.mime import open_message
-from mailward.store import QueueRow
+from mailward.store import MailboxRow, QueueRow
 
 RESTORED = "restored"
 
@@ -45,12 +45,19 @@ class Restoring:
         """Undo one change (`action` on `item`, recorded in `mailbox` with `detail`);
         returns "restored" or why it could not be."""
         store = self._s.store
+
+        def checked(row: MailboxRow | None) -> MailboxRow | None:  # not the owner's: gone
+            return own_folder(self._s.keyring.sealer(owner), owner, row)
+
+        def by_name(name: str) -> MailboxRow | None:
+            return checked(store.mailbox_by_name(owner, name))
+
         note = f"incident {incident}: undo {action}"
         if action == "expunge":
             tomb = store.tombstone(owner, item)
             if tomb is None or tomb.account_id != owner:
                 return "its tombstone is gone (past retention)"
-            target = store.mailbox_by_name(owner, mailbox) or store.mailbox_by_name(owner, "INBOX")
+            target = by_name(mailbox) or by_name("INBOX")
             if target is None:
                 return "no mailbox to restore it into"
             with store.transaction():
@@ -70,10 +77,10 @@ class Restoring:
             return RESTORED
         if action in ("move", "delete"):
             moved_to = detail.removeprefix("to ").strip()
-            now = store.mailbox(owner, row.mailbox_id)
+            now = checked(store.mailbox(owner, row.mailbox_id))
             if now is None or now.name != moved_to:
                 return f"it has been moved since (now in {now.name if now else 'no folder'})"
-            back = store.mailbox_by_name(owner, mailbox)
+            back = by_name(mailbox)
             if back is None:
                 return f"its folder {mailbox} no longer exists"
             with store.transaction():

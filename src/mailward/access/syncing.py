@@ -209,7 +209,7 @@ class Syncing(Door):
         if since and state is not None:
             # Read after the rows: a UID here without a row arrived in between and
             # comes with the next call (its modseq is above `box.highest_modseq`).
-            present = set(self._uids(self._s.store.mailbox(self._me, box.id) or box))
+            present = set(self._uids(self._folder(box.id, Action.LIST) or box))
             merged = {e.uid: e for e in state.entries if e.uid in present}
             merged.update((e.uid, e) for e in changed)
             entries = tuple(merged[u] for u in sorted(merged))

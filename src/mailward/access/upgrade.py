@@ -4,15 +4,17 @@
 Migration 0013: messages and tombstones stored with their five list fields as
 five sealed values (kept aside by the migration) get them sealed as one, part
 "summary".
+
+Migration 0014: folder rows stored without a seal get one.
 """
 
 import logging
 from collections.abc import Callable
 
-from mailward.access._sealing import P_SUMMARY, list_fields
+from mailward.access._sealing import P_SUMMARY, list_fields, seal_folder
 from mailward.access.services import Services
 from mailward.core.errors import IntegrityError
-from mailward.core.ids import MessageId
+from mailward.core.ids import AccountId, MailboxId, MessageId
 from mailward.crypto import Sealer
 
 _LEGACY_PARTS = ("subject", "from", "to", "cc", "snippet")
@@ -44,6 +46,28 @@ def seal_list_fields_as_one(s: Services, progress: Callable[[int, int], None] | 
         done += len(batch)
         if progress is not None:
             progress(done, total)
+    return done
+
+
+def seal_folders(s: Services) -> int:
+    """Seal every folder row stored without a seal with its owner's key; returns
+    how many were sealed. Before migration 0014 nothing but the row's owner column
+    said whose a folder was, so that column is taken as found. An owner whose key
+    cannot be had stops the start, as for `seal_list_fields_as_one`."""
+    done, seen = 0, set[tuple[AccountId, MailboxId, str]]()
+    while batch := s.store.unsealed_mailboxes(_BATCH):
+        if seen.issuperset(batch):  # renamed meanwhile and read again: next start
+            break
+        seen.update(batch)
+        s.store.set_mailbox_seals(
+            [
+                (owner, box, name, seal_folder(s.keyring.sealer(owner), box, name))
+                for owner, box, name in batch
+            ]
+        )
+        done += len(batch)
+    if done:
+        _log.info("sealed %d folder rows (migration 0014)", done)
     return done
 
 

@@ -9,7 +9,7 @@ from mailward.auth.passwords import MAX_PASSWORD, MIN_PASSWORD, Passwords
 from mailward.core.account import Account, Domain
 from mailward.core.errors import InvalidInput, NotFound
 from mailward.core.ids import DomainId, new_account_id, new_domain_id, new_mailbox_id
-from mailward.core.mailbox import SPECIAL_MAILBOXES
+from mailward.core.mailbox import P_FOLDER, SPECIAL_MAILBOXES
 from mailward.crypto import Keyring
 from mailward.store import AccountRow, MailStore
 
@@ -91,10 +91,11 @@ class Directory:
         with self.store.transaction():
             self.store.add_account(row)
             self.keyring.create_key(row.id)
+            sealer = self.keyring.sealer(row.id)
             for name, use in SPECIAL_MAILBOXES:
-                self.store.create_mailbox(
-                    row.id, new_mailbox_id(), name, use.value if use else None
-                )
+                box_id = new_mailbox_id()
+                seal = sealer.seal_text(box_id, P_FOLDER, name)
+                self.store.create_mailbox(row.id, box_id, name, use.value if use else None, seal)
         return Account(row.id, row.address, row.domain_id, _dt(row.created_us))
 
     def users(self) -> list[Account]:

@@ -31,6 +31,11 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
+def _oldest_live_us() -> int:
+    """The last use before which a session is idle past IDLE_TIMEOUT_S."""
+    return _now_us() - IDLE_TIMEOUT_S * 1_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     """One of an account's live sessions, as its owner sees it."""
@@ -165,18 +170,22 @@ class Sessions:
                 self._cache[remote] = row
         return row
 
-    def live(self, account_id: AccountId) -> list[SessionInfo]:
-        """The account's sessions that can still be used: not signed out, and not
-        idle past IDLE_TIMEOUT_S (such a one is refused, so it is not shown as
-        active on the Security page either)."""
-        oldest = _now_us() - IDLE_TIMEOUT_S * 1_000_000
+    def live(self, account_id: AccountId, limit: int = -1) -> list[SessionInfo]:
+        """The account's sessions that can still be used, most recently used first
+        (at most `limit`; -1: all): not signed out, and not idle past
+        IDLE_TIMEOUT_S (such a one is refused, so it is not shown as active on the
+        Security page either)."""
+        rows = self.store.sessions(account_id, seen_since_us=_oldest_live_us(), limit=limit)
         return [
             SessionInfo(
                 r.id, r.account_id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us
             )
-            for r in self.store.sessions(account_id)
-            if r.last_seen_us >= oldest
+            for r in rows
         ]
+
+    def live_count(self, account_id: AccountId) -> int:
+        """How many sessions `live` would list with no limit."""
+        return self.store.session_count(account_id, seen_since_us=_oldest_live_us())
 
     def revoke(self, account_id: AccountId, session_id: SessionId) -> bool:
         return self.store.revoke_session(account_id, session_id, _now_us())

@@ -25,6 +25,10 @@ SPECIAL_MAILBOXES: tuple[tuple[str, SpecialUse | None], ...] = (
     ("Archive", SpecialUse.ARCHIVE),
 )
 
+# The part name in the associated data of a folder row's seal: the folder's name
+# sealed with its owner's key for (owner, folder id, part).
+P_FOLDER = "folder"
+
 MAX_MAILBOX_NAME = 255
 # Folders per account: every listing of them (the web's pages, IMAP LIST) reads
 # them all.

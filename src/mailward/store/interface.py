@@ -100,16 +100,26 @@ class MailStore(Protocol):
 
     # mailboxes
     def create_mailbox(
-        self, account_id: AccountId, mailbox_id: MailboxId, name: str, special_use: str | None
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        name: str,
+        special_use: str | None,
+        seal: bytes,
     ) -> MailboxRow:
-        """Raises: Conflict if the account has a mailbox of that name."""
+        """`seal`: the name sealed with the owner's key for (owner, id, "folder").
+        Raises: Conflict if the account has a mailbox of that name."""
 
     def mailboxes(self, account_id: AccountId) -> list[MailboxRow]:
         """All mailboxes with total and unseen counts."""
 
     def mailbox(self, account_id: AccountId, mailbox_id: MailboxId) -> MailboxRow | None: ...
     def mailbox_by_name(self, account_id: AccountId, name: str) -> MailboxRow | None: ...
-    def rename_mailbox(self, account_id: AccountId, mailbox_id: MailboxId, name: str) -> None: ...
+    def rename_mailbox(
+        self, account_id: AccountId, mailbox_id: MailboxId, name: str, seal: bytes
+    ) -> None:
+        """`seal`: the new name sealed as `create_mailbox`'s."""
+
     def set_subscribed(self, account_id: AccountId, mailbox_id: MailboxId, on: bool) -> None:
         """RFC 9051 §6.3.7: whether the mailbox is in the subscription list."""
 
@@ -151,6 +161,14 @@ class MailStore(Protocol):
 
     def fetch_rows(self, account_id: AccountId, message_ids: list[MessageId]) -> list[FetchRow]:
         """As `messages_by_ids`, only what a fetch of parts needs of each row."""
+
+    def unsealed_mailboxes(self, limit: int) -> list[tuple[AccountId, MailboxId, str]]:
+        """Up to `limit` folder rows with no seal (stored before migration 0014):
+        owner, id, name."""
+
+    def set_mailbox_seals(self, seals: list[tuple[AccountId, MailboxId, str, bytes]]) -> None:
+        """Store each (owner, id, name, seal) in one unit, where the row still has
+        that name and no seal."""
 
     def legacy_list_fields(self) -> int:
         """How many rows still have their list fields as five sealed values
@@ -249,8 +267,14 @@ class MailStore(Protocol):
     def session_by_token_hash(self, token_hash: bytes) -> SessionRow | None:
         """The owner-less lookup a request starts from (its token names the row)."""
 
-    def sessions(self, account_id: AccountId) -> list[SessionRow]:
-        """The account's sessions that are not revoked, newest first."""
+    def sessions(
+        self, account_id: AccountId, *, seen_since_us: int = 0, limit: int = -1
+    ) -> list[SessionRow]:
+        """The account's sessions that are not revoked and were last used at or
+        after `seen_since_us`, most recently used first; at most `limit` (-1: all)."""
+
+    def session_count(self, account_id: AccountId, *, seen_since_us: int = 0) -> int:
+        """How many sessions `sessions` would return with no limit."""
 
     def touch_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> None: ...
     def revoke_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> bool:

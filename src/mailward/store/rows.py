@@ -32,6 +32,9 @@ class MailboxRow:
     subscribed: bool
     total: int = 0
     unseen: int = 0
+    # The name sealed with the owner's key for (owner, id, part "folder"): the door
+    # refuses a row whose seal does not open for the account it serves.
+    seal: bytes = b""
 
 
 class MessageRow(NamedTuple):

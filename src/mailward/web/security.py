@@ -29,6 +29,12 @@ def security(
     return _security_page(request, p, d, done)
 
 
+# The most recently used sessions listed; the rest are counted ("and 12 more"),
+# and "sign out all other sessions" ends them too. An account signed in from a
+# script thousands of times made a page of thousands of rows (81 ms of CPU).
+SESSIONS_SHOWN = 50
+
+
 def _security_page(
     request: Request, p: Principal, d: MailAccess, done: str = "", new_secret: str = ""
 ) -> Response:
@@ -42,7 +48,14 @@ def _security_page(
             "app_passwords": witness(request, apps).live(p.account_id) if apps else [],
             "new_secret": new_secret,
             "logins": logins(request).history(p.account_id, 50),
-            "sessions": witness(request, b.sessions).live(p.account_id),
+            "sessions": (
+                sessions := witness(request, b.sessions).live(p.account_id, SESSIONS_SHOWN)
+            ),
+            "sessions_more": (
+                b.sessions.live_count(p.account_id) - len(sessions)
+                if len(sessions) == SESSIONS_SHOWN
+                else 0
+            ),
             "accesses": d.accesses_by_others(100),
             "two_factor": b.second_factor is not None and b.second_factor.enabled(p.account_id),
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),

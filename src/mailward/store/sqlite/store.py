@@ -46,7 +46,9 @@ _TOMB_COLS = (
     "account_id, id, mailbox_id, mailbox_name, uid, internal_us, size, flags, has_attachments,"
     " summary, expunged_us, expunged_by, expires_us"
 )
-_MBX_COLS = "account_id, id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed"
+_MBX_COLS = (
+    "account_id, id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed, seal"
+)
 
 _DELIVERY_TARGET = (
     "SELECT a.id, a.address, a.domain_id, a.password_hash, a.created_us, a.disabled, "
@@ -163,17 +165,31 @@ class _SessionStore:
         )
         return _session(r) if r else None
 
-    def sessions(self, account_id: AccountId) -> list[SessionRow]:
+    def sessions(
+        self, account_id: AccountId, *, seen_since_us: int = 0, limit: int = -1
+    ) -> list[SessionRow]:
         rows = (
             self.db.read()
             .execute(
                 f"SELECT {_SESSION_COLS} FROM sessions WHERE account_id = ? AND revoked_us IS NULL"
-                " ORDER BY last_seen_us DESC",
-                (account_id,),
+                " AND last_seen_us >= ? ORDER BY last_seen_us DESC LIMIT ?",
+                (account_id, seen_since_us, limit),
             )
             .fetchall()
         )
         return [_session(r) for r in rows]
+
+    def session_count(self, account_id: AccountId, *, seen_since_us: int = 0) -> int:
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT count(*) FROM sessions WHERE account_id = ? AND revoked_us IS NULL"
+                " AND last_seen_us >= ?",
+                (account_id, seen_since_us),
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     def touch_session(self, account_id: AccountId, session_id: SessionId, at_us: int) -> None:
         with self.db.write() as c:
@@ -371,6 +387,7 @@ def _mailbox(r: Any, total: int = 0, unseen: int = 0) -> MailboxRow:
         bool(r[7]),
         total,
         unseen,
+        bytes(r[8] or b""),  # NULL: not yet sealed (migration 0014), does not open
     )
 
 
@@ -616,19 +633,26 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
     # -- mailboxes ---------------------------------------------------------------------
 
     def create_mailbox(
-        self, account_id: AccountId, mailbox_id: MailboxId, name: str, special_use: str | None
+        self,
+        account_id: AccountId,
+        mailbox_id: MailboxId,
+        name: str,
+        special_use: str | None,
+        seal: bytes,
     ) -> MailboxRow:
         uidvalidity = secrets.randbelow(2**31 - 2) + 1  # RFC 9051 §2.3.1.1: nonzero
         try:
             with self.db.write() as c:
                 c.execute(
-                    "INSERT INTO mailboxes (account_id, id, name, special_use, uidvalidity)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (account_id, mailbox_id, name, special_use, uidvalidity),
+                    "INSERT INTO mailboxes (account_id, id, name, special_use, uidvalidity, seal)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (account_id, mailbox_id, name, special_use, uidvalidity, seal),
                 )
         except sqlite3.IntegrityError:
             raise Conflict(f"mailbox {name} exists") from None
-        return MailboxRow(account_id, mailbox_id, name, special_use, uidvalidity, 1, 1, True)
+        return MailboxRow(
+            account_id, mailbox_id, name, special_use, uidvalidity, 1, 1, True, seal=seal
+        )
 
     def mailboxes(self, account_id: AccountId) -> list[MailboxRow]:
         """With counts kept by triggers (migration 0008)."""
@@ -669,12 +693,14 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
         )
         return _mailbox(r, int(r[-2]), int(r[-1])) if r else None
 
-    def rename_mailbox(self, account_id: AccountId, mailbox_id: MailboxId, name: str) -> None:
+    def rename_mailbox(
+        self, account_id: AccountId, mailbox_id: MailboxId, name: str, seal: bytes
+    ) -> None:
         try:
             with self.db.write() as c:
                 c.execute(
-                    "UPDATE mailboxes SET name = ? WHERE account_id = ? AND id = ?",
-                    (name, account_id, mailbox_id),
+                    "UPDATE mailboxes SET name = ?, seal = ? WHERE account_id = ? AND id = ?",
+                    (name, seal, account_id, mailbox_id),
                 )
         except sqlite3.IntegrityError:
             raise Conflict(f"mailbox {name} exists") from None
@@ -872,6 +898,22 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
                 " SELECT ?, ?, ?, ? WHERE EXISTS"
                 " (SELECT 1 FROM messages WHERE account_id = ? AND id = ?)",
                 [(account_id, i, p, b, account_id, i) for i, p, b in entries],
+            )
+
+    # -- folder rows stored before their seals (migration 0014) ------------------------
+
+    def unsealed_mailboxes(self, limit: int) -> list[tuple[AccountId, MailboxId, str]]:
+        rows = self.db.read().execute(
+            "SELECT account_id, id, name FROM mailboxes WHERE seal IS NULL LIMIT ?", (limit,)
+        )
+        return [(AccountId(a), MailboxId(i), str(n)) for a, i, n in rows]
+
+    def set_mailbox_seals(self, seals: list[tuple[AccountId, MailboxId, str, bytes]]) -> None:
+        with self.db.write() as c:
+            c.executemany(
+                "UPDATE mailboxes SET seal = ? WHERE account_id = ? AND id = ? AND name = ?"
+                " AND seal IS NULL",
+                [(seal, a, i, n) for a, i, n, seal in seals],
             )
 
     # -- the five sealed list fields of earlier rows (migration 0013) -------------------

@@ -1,0 +1,137 @@
+"""Folder rows are sealed for their owner (migration 0014): the name sealed with
+the owner's key for (owner, folder id, "folder"). The door opens the seal of every
+folder row it is given with the key of the account it serves, so a row that is
+not that account's (relabelled, planted, renamed behind the door's back) is
+refused and recorded instead of shown."""
+
+from pathlib import Path
+
+import pytest
+
+from mailward.access._sealing import check_folders
+from mailward.audit.query import all_records
+from mailward.core.errors import IsolationViolation
+from mailward.db import Database, apply_migrations, load_migrations
+from mailward.runtime import Runtime
+from support import World, build_world
+
+
+def _refused(world: World) -> list[str]:
+    return [r.detail for r in all_records(world.rt.db) if r.outcome == "refused"]
+
+
+def _seals(world: World) -> dict[str, bytes | None]:
+    rows = world.rt.db.read().execute("SELECT name, seal FROM mailboxes").fetchall()
+    return {f"{n}": s for n, s in rows}
+
+
+def test_rows_stored_before_are_sealed_at_start_and_read_as_before(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    world.door("alice").create_mailbox("Projects")
+    world.deliver("alice", "Lease", "l")
+    with world.rt.db.write() as c:  # as migration 0014 leaves a database made before it
+        c.execute("UPDATE mailboxes SET seal = NULL")
+    world.rt.close()
+
+    rt = Runtime.open(world.rt.settings)
+    try:
+        again = World(rt, world.users)
+        assert rt.services.store.unsealed_mailboxes(10) == []
+        alice = again.door("alice")
+        assert {"INBOX", "Trash", "Projects"} <= {b.name for b in alice.mailboxes()}
+        assert [m.subject for m in alice.list_messages("INBOX").items] == ["Lease"]
+        assert _refused(again) == []
+    finally:
+        rt.close()
+
+
+def test_migration_0014_adds_an_empty_seal_to_each_folder(tmp_path: Path) -> None:
+    db = Database(tmp_path / "m.db")
+    migrations = load_migrations("store", "mailward.store.sqlite.migrations")
+    apply_migrations(db, [m for m in migrations if m.version <= 13])
+    with db.write() as c:
+        c.execute("INSERT INTO domains VALUES ('d1', 'example.test', 0)")
+        c.execute("INSERT INTO accounts VALUES ('a1', 'a@example.test', 'd1', 'x', 0, 0)")
+        c.execute(
+            "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES ('a1', 'b1', 'X', 1)"
+        )
+    assert [m.version for m in apply_migrations(db, migrations)] == [14]
+    assert db.read().execute("SELECT name, seal FROM mailboxes").fetchall() == [("X", None)]
+    db.close()
+
+
+_ALICES = (
+    " WHERE name = 'Projects'"
+    " AND account_id = (SELECT id FROM accounts WHERE address LIKE 'alice@%')"
+)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "detail"),
+    [
+        # a row put in without the door: no seal at all
+        ("UPDATE mailboxes SET seal = NULL" + _ALICES, "does not open"),
+        # renamed behind the door's back: the seal holds the old name
+        ("UPDATE mailboxes SET name = 'Renamed'" + _ALICES, "does not match"),
+        # alice's row carrying bob's seal (as bob's row relabelled as alice's would)
+        (
+            "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes m JOIN accounts a"
+            " ON a.id = m.account_id WHERE a.address LIKE 'bob@%' AND m.name = 'Projects')"
+            + _ALICES,
+            "does not open",
+        ),
+    ],
+)
+def test_a_folder_row_whose_seal_is_not_ours_is_refused_and_recorded(
+    tmp_path: Path, tamper: str, detail: str
+) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    world.door("alice").create_mailbox("Projects")
+    world.door("bob").create_mailbox("Projects")
+    with world.rt.db.write() as c:
+        c.execute(tamper)
+    alice = world.door("alice")
+    with pytest.raises(IsolationViolation):
+        alice.mailboxes()
+    with pytest.raises(IsolationViolation):  # Trash is found in the folder list
+        alice.delete([world.deliver("alice", "Note", "n")])
+    assert len(_refused(world)) == 2 and all(detail in d for d in _refused(world))
+    assert [b.name for b in world.door("bob").mailboxes()].count("Projects") == 1  # bob: as ever
+
+
+def test_a_rename_seals_each_folder_with_its_new_name(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice",))
+    alice = world.door("alice")
+    alice.create_mailbox("Projects")
+    alice.create_mailbox("Projects/2026")
+    before = _seals(world)
+    alice.rename_mailbox("Projects", "Done")
+    after = _seals(world)
+    assert {"Done", "Done/2026"} <= set(after) and "Projects" not in after
+    assert after["Done"] != before["Projects"] and after["Done/2026"] != before["Projects/2026"]
+    me = world.users["alice"].account_id
+    sealer = world.rt.keyring.sealer(me)
+    assert check_folders(sealer, me, world.rt.services.store.mailboxes(me)) is None
+    # INBOX renamed: its mail goes to a new folder, sealed like any other
+    world.deliver("alice", "Old letter", "o")
+    alice.rename_mailbox("INBOX", "Old mail")
+    assert [m.subject for m in alice.list_messages("Old mail").items] == ["Old letter"]
+    assert _refused(world) == []
+
+
+def test_mail_is_not_filed_in_an_inbox_whose_seal_is_another_accounts(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    with world.rt.db.write() as c:  # alice's INBOX row carries bob's INBOX seal
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT m.seal FROM mailboxes m JOIN accounts a"
+            " ON a.id = m.account_id WHERE a.address LIKE 'bob@%' AND m.name = 'INBOX')"
+            + _ALICES.replace("Projects", "INBOX")
+        )
+    system = world.rt.system()
+    alice = world.users["alice"]
+    with pytest.raises(IsolationViolation):
+        system.deliver([alice.address], b"Subject: for alice\r\n\r\nhello\r\n")
+    assert len(_refused(world)) == 1 and "does not open" in _refused(world)[0]
+    assert world.rt.db.read().execute("SELECT count(*) FROM messages").fetchone() == (0,)
+    with pytest.raises(IsolationViolation):  # and alice's door will not show it either
+        world.door("alice").list_messages("INBOX")
