@@ -88,6 +88,7 @@ def test_a_folder_row_whose_seal_is_not_ours_is_refused_and_recorded(
     world = build_world(tmp_path / "d", ("alice", "bob"))
     world.door("alice").create_mailbox("Projects")
     world.door("bob").create_mailbox("Projects")
+    assert "Projects" in {b.name for b in world.door("alice").mailboxes()}  # found good once
     with world.rt.db.write() as c:
         c.execute(tamper)
     alice = world.door("alice")

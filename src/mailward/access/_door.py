@@ -83,7 +83,7 @@ class Door:
         """The first folder row among `rows` that is not the principal's (its
         owner column, then its seal opened with our key): wherever the door reads
         folder rows, it checks every one it was given."""
-        return check_folders(self._user(), self._me, rows)
+        return check_folders(self._user(), self._me, rows, self._s.folder_seals)
 
     def _checked(self, row: MailboxRow, action: Action) -> MailboxRow:
         crossing = self._foreign_folder([row])

@@ -26,6 +26,8 @@ class Services:
             once read it once, not once per worker thread (each read's 100,000
             integers, freed together, left the heap fragmented: +140 MiB).
         state_loads: the same for the message states of a mailbox.
+        folder_seals: folder rows whose seals the door opened and found good
+            (_sealing.check_folders): (account id, folder id, name, seal).
     """
 
     store: MailStore
@@ -37,3 +39,4 @@ class Services:
     states: StateCache = field(default_factory=StateCache)
     uid_loads: KeyLocks = field(default_factory=KeyLocks)
     state_loads: KeyLocks = field(default_factory=KeyLocks)
+    folder_seals: set[tuple[str, str, str, bytes]] = field(default_factory=set)
