@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from fastapi.templating import Jinja2Templates
 
 from mailward.core.errors import (
@@ -34,12 +35,27 @@ _ERRORS: dict[int, type[Exception]] = {
 }
 
 
+# FastAPI's own OpenTelemetry (0.142 and later) is off, whatever the process's
+# providers or OTEL_* environment: its spans, metrics and logs would carry request
+# paths and queries (folder names, message ids, search terms) and exception
+# messages out of the service. (Off, it also no longer asks the global providers
+# on every request: 1 % of an inbox page.)
+TELEMETRY_OFF: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+
+
 def create_app(backend: WebBackend) -> FastAPI:
     app = FastAPI(
         title="mailward",
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        telemetry=TELEMETRY_OFF,
     )
     app.state.backend = backend
     templates = Jinja2Templates(directory=_HERE / "templates")
