@@ -191,6 +191,38 @@ def chart(path: Path, runs: list[tuple[str, float, float, float]], users: int) -
     plt.close(fig)
 
 
+_SPIN = """import time
+t, s = time.perf_counter(), 0
+for i in range(10_000_000):
+    s += i
+print(time.perf_counter() - t)"""
+
+
+def core_speeds() -> str:
+    """The same pure-Python loop on every core at once, each pinned to its core:
+    its time per core, e.g. "290/420 ms". A shared host's cores can run at
+    unequal speeds (their other tenants); a worker on a slow core then serves its
+    connections slowly, and they set the p99 (README, session 13)."""
+    cores = sorted(os.sched_getaffinity(0))
+    runs = []
+    for core in cores:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True,
+            preexec_fn=lambda c=core: os.sched_setaffinity(0, {c}),
+        )  # fmt: skip
+        runs.append(child)
+    times = [float(child.communicate(timeout=120)[0]) * 1000 for child in runs]
+    return "/".join(f"{t:.0f}" for t in times) + " ms"
+
+
+def floor_ms(out: str, users: int) -> str:
+    """Little's law: with every user asking again the moment a page arrives, the
+    mean latency is users / throughput, whatever the order of service."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rate = float(rps.group(1)) if rps else 0.0
+    return f"  (mean {users} / rate = {1000 * users / rate:.1f} ms)" if rate and users > 1 else ""
+
+
 def summary(out: str) -> str:
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+([\d.]+\w+)", out)
@@ -244,10 +276,11 @@ def main() -> None:
             ids = newest_ids(base, tokens[0])
             print(f"cores: {os.cpu_count()}; mailbox: {args.messages:,} messages; client: wrk;"
                   f" {args.seconds} s per run; serve --workers {args.workers}")  # fmt: skip
+            print(f"core speeds (a 10M-step Python loop on each core at once): {core_speeds()}")
             saturated: list[tuple[str, float, float, float]] = []
             for n in users:
                 out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds)
-                print(f"inbox page (50 newest), {n:2} user(s): {summary(out)}")
+                print(f"inbox page (50 newest), {n:2} user(s): {summary(out)}{floor_ms(out, n)}")
                 if n == max(users):
                     saturated.append(("no pause", *figures(out)))
                 out = wrk(base, "MESSAGE", tokens, ids, n, args.seconds)
