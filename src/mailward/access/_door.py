@@ -172,6 +172,17 @@ class Door:
             raise self._refuse(crossing, part, action)
         return row
 
+    def _current(self, row: RowRef) -> MessageRow | None:
+        """Inside a unit (the write lock held): the message as it is now, for a
+        change worked out from its flags. Another client may have changed them
+        since `row` was read, and a change worked out from `row`'s would undo
+        theirs. None if it is gone meanwhile (or the store answers with a row
+        that is not it)."""
+        now = self._s.store.message(self._me, row.id)
+        if now is None or now.account_id != self._me or now.id != row.id:
+            return None
+        return now
+
     def _record_foreign(self, item: MessageId, part: str, action: Action) -> None:
         """An id that is not ours: if it is someone else's, the attempt is evidence
         (a refused record under the real owner); the caller gets NotFound either

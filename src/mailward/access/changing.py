@@ -137,7 +137,10 @@ class Changing(Door):
         detail = " ".join([f"+{f}" for f in add] + [f"-{f}" for f in remove])
         out: list[MessageSummary] = []
         with self._s.store.transaction():
-            for row in rows:
+            for read in rows:
+                row = self._current(read)  # flags as they are now, not as read
+                if row is None:
+                    continue
                 after = Flags.parse(row.flags).union(add).minus(remove)
                 change = self._changed(row, Action.FLAG, detail, Part.FLAGS)
                 updated = self._s.store.set_flags(self._me, row.id, after.text())

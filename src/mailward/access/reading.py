@@ -136,8 +136,10 @@ class Reading(Door):
             self._s.audit.append_many(
                 [self._exposed(summary, part, Action.READ) for part in (Part.HEADERS, Part.BODY)]
             )
-            if mark_seen and summary.unread:
-                flags = summary.flags.union(Flags.of(SystemFlag.SEEN))
+            now = self._current(row) if mark_seen and summary.unread else None
+            if now is not None and not (flags := Flags.parse(now.flags)).seen:
+                # from the flags as they are now: one set meanwhile stays
+                flags = flags.union(Flags.of(SystemFlag.SEEN))
                 self._s.store.set_flags(self._me, row.id, flags.text())
                 self._s.audit.append(
                     self._exposed(summary, Part.FLAGS, Action.FLAG, "+\\Seen (read)")

@@ -334,16 +334,19 @@ class Syncing(Door):
                 ]
             )
             if set_seen:
-                for k, row in enumerate(rows):
-                    flags = Flags.parse(row.flags)
+                for k, read in enumerate(rows):
+                    now = self._current(read)  # flags as they are now, not as read
+                    if now is None:
+                        continue
+                    flags = Flags.parse(now.flags)
                     if flags.seen:
                         continue
-                    change = self._changed(row, Action.FLAG, "+\\Seen (read)", Part.FLAGS)
+                    change = self._changed(now, Action.FLAG, "+\\Seen (read)", Part.FLAGS)
                     after = flags.union(_SEEN)
-                    updated = self._s.store.set_flags(self._me, row.id, after.text())
+                    updated = self._s.store.set_flags(self._me, now.id, after.text())
                     self._s.audit.append(change)
                     out[k] = Fetched(
-                        self._me, row.id, out[k].data, after, out[k].parts, updated.modseq
+                        self._me, now.id, out[k].data, after, out[k].parts, updated.modseq
                     )
         return out
 
