@@ -31,12 +31,14 @@ def test_rows_stored_before_are_sealed_at_start_and_read_as_before(tmp_path: Pat
     world.deliver("alice", "Lease", "l")
     with world.rt.db.write() as c:  # as migration 0014 leaves a database made before it
         c.execute("UPDATE mailboxes SET seal = NULL")
+        c.execute("INSERT INTO folder_seals_pending SELECT account_id, id FROM mailboxes")
     world.rt.close()
 
     rt = Runtime.open(world.rt.settings)
     try:
         again = World(rt, world.users)
         assert rt.services.store.unsealed_mailboxes(10) == []
+        assert rt.db.read().execute("SELECT count(*) FROM folder_seals_pending").fetchone() == (0,)
         alice = again.door("alice")
         assert {"INBOX", "Trash", "Projects"} <= {b.name for b in alice.mailboxes()}
         assert [m.subject for m in alice.list_messages("INBOX").items] == ["Lease"]
@@ -56,8 +58,33 @@ def test_migration_0014_adds_an_empty_seal_to_each_folder(tmp_path: Path) -> Non
             "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES ('a1', 'b1', 'X', 1)"
         )
     assert [m.version for m in apply_migrations(db, migrations)] == [14]
-    assert db.read().execute("SELECT name, seal FROM mailboxes").fetchall() == [("X", None)]
+    c = db.read()
+    assert c.execute("SELECT name, seal FROM mailboxes").fetchall() == [("X", None)]
+    assert c.execute("SELECT * FROM folder_seals_pending").fetchall() == [("a1", "b1")]
     db.close()
+
+
+def test_a_row_without_a_seal_put_in_after_the_upgrade_stays_refused_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    # Only the rows the migration found are sealed at start: one put in since
+    # without the door (a wrong join, a bug) is never taken as its label says.
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    with world.rt.db.write() as c:
+        c.execute(
+            "INSERT INTO mailboxes (account_id, id, name, uidvalidity)"
+            " SELECT account_id, 'bplanted', 'Planted', 1 FROM mailboxes WHERE name = 'INBOX'"
+            " AND account_id = (SELECT id FROM accounts WHERE address LIKE 'alice@%')"
+        )
+    world.rt.close()
+    rt = Runtime.open(world.rt.settings)
+    try:
+        again = World(rt, world.users)
+        with pytest.raises(IsolationViolation):
+            again.door("alice").mailboxes()
+        assert len(_refused(again)) == 1
+    finally:
+        rt.close()
 
 
 _ALICES = (
@@ -136,3 +163,43 @@ def test_mail_is_not_filed_in_an_inbox_whose_seal_is_another_accounts(tmp_path: 
     assert world.rt.db.read().execute("SELECT count(*) FROM messages").fetchone() == (0,)
     with pytest.raises(IsolationViolation):  # and alice's door will not show it either
         world.door("alice").list_messages("INBOX")
+
+
+def test_the_webs_two_step_list_records_a_refused_folder_at_completion(tmp_path: Path) -> None:
+    # The first step runs on the web's event loop: reads and CPU only. A folder
+    # row that is not ours is refused, and recorded, by the second.
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    world.deliver("alice", "Lease", "l")
+    with world.rt.db.write() as c:  # alice's INBOX row carrying bob's INBOX seal
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT m.seal FROM mailboxes m JOIN accounts a"
+            " ON a.id = m.account_id WHERE a.address LIKE 'bob@%' AND m.name = 'INBOX')"
+            + _ALICES.replace("Projects", "INBOX")
+        )
+    pending = world.door("alice").mailbox_view_deferred(
+        "INBOX", open_up_to=1 << 30, folders_up_to=1000
+    )
+    assert not pending.opened and _refused(world) == []
+    with pytest.raises(IsolationViolation):
+        pending.complete()
+    assert len(_refused(world)) == 1
+
+
+def test_mail_sent_to_a_local_address_is_not_filed_in_an_inbox_not_theirs(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    with world.rt.db.write() as c:  # bob's INBOX row carrying alice's INBOX seal
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT m.seal FROM mailboxes m JOIN accounts a"
+            " ON a.id = m.account_id WHERE a.address LIKE 'alice@%' AND m.name = 'INBOX')"
+            " WHERE name = 'INBOX'"
+            " AND account_id = (SELECT id FROM accounts WHERE address LIKE 'bob@%')"
+        )
+    alice, bob = world.users["alice"].address, world.users["bob"].address
+    raw = f"From: {alice}\r\nTo: {bob}\r\nSubject: Contract\r\n\r\nsigned\r\n".encode()
+    with pytest.raises(IsolationViolation):
+        world.door("alice").submit(alice, [bob], raw)
+    assert len(_refused(world)) == 1 and "does not open" in _refused(world)[0]
+    # nothing of it stored: not in bob's INBOX, not in alice's Sent
+    assert world.rt.db.read().execute("SELECT count(*) FROM messages").fetchone() == (0,)

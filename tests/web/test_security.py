@@ -173,13 +173,14 @@ def test_the_sessions_list_shows_the_most_recent_and_counts_the_rest(
 
     monkeypatch.setattr(security, "SESSIONS_SHOWN", 3)
     w, client = web
-    for i in range(4):  # signed in from a script, before
+    sign_in(client, "alice")
+    for i in range(4):  # signed in from a script since: all used more recently
         p = w.rt.logins.login(f"alice@{DOMAIN}", PASSWORD, protocol=Protocol.WEB, remote="10.0.0.9")
         w.rt.sessions.create(p, f"script {i}")
-    sign_in(client, "alice")
     page = client.get("/security").text
     listed = re.findall(r"/security/sessions/(s[0-9a-f]+)/revoke", page)
-    assert len(listed) == 3 and "(this one)" in page  # the current one is the newest used
+    assert len(listed) == 3 and "(this one)" in page  # the asking session, always
+    assert len(re.findall(r"script [0-3]<", page)) == 2
     assert "and 2 more, used less recently" in page
     r = client.post("/security/sessions/revoke-others", data={"csrf": csrf_of(client)})
     assert "All your other sessions are signed out." in r.text

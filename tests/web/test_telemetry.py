@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import _internal as logs_internal
+from opentelemetry.metrics import _internal as metrics_internal
 from web_support import sign_in
 
 from support import World
@@ -38,23 +40,31 @@ class _Asked:
 @pytest.fixture
 def providers(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Asked]:
     probe = _Asked()
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: probe)
-    monkeypatch.setattr(metrics, "get_meter_provider", lambda: probe)
-    monkeypatch.setattr(_logs, "get_logger_provider", lambda: probe)
+    # Where FastAPI asks, and where the API's own helpers (get_logger, ...) do.
+    for module, name in (
+        (trace, "get_tracer_provider"),
+        (metrics, "get_meter_provider"),
+        (metrics_internal, "get_meter_provider"),
+        (_logs, "get_logger_provider"),
+        (logs_internal, "get_logger_provider"),
+    ):
+        monkeypatch.setattr(module, name, lambda: probe)
     yield probe
 
 
 def test_the_probe_sees_fastapis_telemetry_when_it_is_on(providers: _Asked) -> None:
-    # The check below can fail: a plain FastAPI app does ask these providers.
+    # The checks below can fail: a plain FastAPI app asks each of these providers
+    # (the logger for a request that fails validation).
     plain = FastAPI()
 
     @plain.get("/search")
-    def search(q: str = "") -> str:
+    def search(q: str = "", page: int = 0) -> str:
         return q
 
     with TestClient(plain) as client:
         assert client.get("/search", params={"q": "divorce lawyer"}).status_code == 200
-    assert providers.asked
+        assert client.get("/search", params={"page": "not a number"}).status_code == 422
+    assert {"tracer", "meter", "logger"} <= set(providers.asked)
 
 
 def test_the_service_gives_its_requests_to_no_provider(
@@ -67,4 +77,6 @@ def test_the_service_gives_its_requests_to_no_provider(
     found = client.get("/search", params={"text": "divorce"})
     assert found.status_code == 200 and "Lawyer" in found.text
     assert client.get("/mail/INBOX/m" + "0" * 38).status_code == 404
+    bad = client.get("/api/v1/mailboxes/INBOX/messages", params={"limit": "not a number"})
+    assert bad.status_code == 400  # failed validation: problem+json
     assert providers.asked == []

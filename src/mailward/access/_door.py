@@ -27,7 +27,7 @@ from mailward.core.errors import (
     PermissionDenied,
 )
 from mailward.core.flags import Flags
-from mailward.core.ids import MailboxId, MessageId
+from mailward.core.ids import AccountId, MailboxId, MessageId
 from mailward.core.mailbox import SPECIAL_MAILBOXES, MailboxInfo, SpecialUse, validate_mailbox_name
 from mailward.core.message import MessageSummary
 from mailward.core.principal import Principal
@@ -95,17 +95,43 @@ class Door:
     def _mailbox(self, name: str, action: Action = Action.LIST) -> MailboxRow:
         """The principal's mailbox `name`; a row that is not ours is refused
         (and recorded) for `action`."""
+        row, crossing = self._looked_up(name)
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, action)
+        return row
+
+    def _looked_up(self, name: str) -> tuple[MailboxRow, Crossing | None]:
+        """As `_mailbox`, with reads only: the row, and the crossing to refuse if
+        it is not ours (for a caller that records refusals later, off an event
+        loop)."""
         self._user()
         name = validate_mailbox_name(name)
         row = self._s.store.mailbox_by_name(self._me, name)
         if row is None:
             raise NotFound(f"no mailbox {name}")
-        return self._checked(row, action)
+        crossing = self._foreign_folder([row])
+        if crossing is None:
+            self._names[row.id] = row.name
+        return row, crossing
 
     def _folder(self, mailbox_id: MailboxId, action: Action) -> MailboxRow | None:
         """As `_mailbox`, by id; None if there is no such mailbox of ours."""
         row = self._s.store.mailbox(self._me, mailbox_id)
         return self._checked(row, action) if row is not None else None
+
+    def _inbox_of(self, address: str) -> tuple[AccountId, MailboxRow]:
+        """The account of a local address and its INBOX, for delivery. The INBOX
+        row's owner column and seal are checked with that account's key: a wrong
+        join must not file one account's mail in another's INBOX (refused and
+        recorded). NotFound if the address has no mailbox."""
+        target = self._s.store.delivery_target(address)
+        if target is None:
+            raise NotFound(f"no mailbox for {address}")
+        account, inbox = target
+        crossing = check_folders(self._s.keyring.sealer(account.id), account.id, [inbox])
+        if crossing is not None:
+            raise self._refuse(crossing, Part.NONE, Action.DELIVER)
+        return account.id, inbox
 
     def _special(self, use: SpecialUse, action: Action) -> MailboxRow:
         """The principal's mailbox for `use` (Trash, Sent). Every row the store

@@ -79,7 +79,7 @@ def seal_folder(sealer: Sealer, mailbox_id: MailboxId, name: str) -> bytes:
 # below) up to this many: the same (account, id, name, seal) checks the same
 # again. An inbox page checks every folder; opening 7 seals was 1.6 % of its
 # instructions.
-FOLDER_SEALS_KEPT = 100_000
+FOLDER_SEALS_KEPT = 20_000  # about 8 MB
 
 
 def check_folders(

@@ -12,7 +12,6 @@ from mailward.access._recording import record
 from mailward.access._sealing import (
     P_RAW,
     Crossing,
-    check_folders,
     check_owner,
     reseal_fields,
     seal_folder,
@@ -294,16 +293,8 @@ class Changing(Door):
             raise PermissionDenied("only the system principal delivers mail")
         targets = []
         for address in dict.fromkeys(recipients):
-            target = self._s.store.delivery_target(address.lower())
-            if target is None:
-                raise NotFound(f"no mailbox for {address}")
-            account, inbox = target
-            # The INBOX row's owner column and seal, with the recipient's key: a
-            # wrong join must not file one account's mail in another's INBOX.
-            crossing = check_folders(self._s.keyring.sealer(account.id), account.id, [inbox])
-            if crossing is not None:
-                raise self._refuse(crossing, Part.NONE, Action.DELIVER)
-            targets.append((address, account.id, inbox))
+            account_id, inbox = self._inbox_of(address.lower())
+            targets.append((address, account_id, inbox))
         summary = summarize(raw)
         sealed = [
             seal_message(account_id, self._s.keyring.sealer(account_id), inbox, raw, summary)

@@ -85,12 +85,12 @@ class Reading(Door):
         limit = checked_limit(limit)
         before = decode_cursor(cursor) if cursor else None
         sealer = self._user()
-        box = self._mailbox(mailbox)
+        box, crossing = self._looked_up(mailbox)  # a refusal is recorded at completion
         early: FolderPage | None = None
-        crossing: Crossing | None = None
-        folders_crossed = False
+        folders_crossed = crossing is not None
         if (
-            self._s.store.mailbox_count(self._me) <= folders_up_to
+            crossing is None
+            and self._s.store.mailbox_count(self._me) <= folders_up_to
             and self._s.store.page_bytes(self._me, box.id, limit, before) <= open_up_to
         ):
             folders = self._infos(self._s.store.mailboxes(self._me))
@@ -98,7 +98,8 @@ class Reading(Door):
                 crossing, folders_crossed = folders, True
             else:
                 rows = self._s.store.messages(self._me, box.id, limit, before)
-                opened = open_summaries(sealer, self._me, rows, self._name_of)
+                names = self._names  # every folder's, checked just above: no reads, no records
+                opened = open_summaries(sealer, self._me, rows, lambda b: names.get(b, ""))
                 if isinstance(opened, Crossing):
                     crossing = opened
                 else:

@@ -13,7 +13,7 @@ from mailward.access._queueing import QueuedRecipient, seal_state
 from mailward.access._recording import record
 from mailward.access._sealing import P_RAW
 from mailward.core.access_event import Action, Part
-from mailward.core.errors import InvalidInput, NotFound, PermissionDenied
+from mailward.core.errors import InvalidInput, PermissionDenied
 from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MessageId, QueueId, new_queue_id
 from mailward.core.mailbox import SpecialUse
@@ -96,14 +96,11 @@ class Submitting(Door):
             if not self.is_local(rcpt):
                 foreign.append(rcpt)
                 continue
-            target = self._s.store.delivery_target(rcpt)
-            if target is None:
-                raise NotFound(f"no mailbox for {rcpt}")
-            local.append((rcpt, target))
+            local.append((rcpt, self._inbox_of(rcpt)))
         summary = summarize(raw)
         deliveries = [
-            seal_message(account.id, self._s.keyring.sealer(account.id), inbox, raw, summary)
-            for _rcpt, (account, inbox) in local
+            seal_message(account_id, self._s.keyring.sealer(account_id), inbox, raw, summary)
+            for _rcpt, (account_id, inbox) in local
         ]
         sent_box = self._special(SpecialUse.SENT, Action.APPEND)
         sent = seal_message(self._me, sealer, sent_box, raw, summary)

@@ -50,10 +50,12 @@ def seal_list_fields_as_one(s: Services, progress: Callable[[int, int], None] | 
 
 
 def seal_folders(s: Services) -> int:
-    """Seal every folder row stored without a seal with its owner's key; returns
-    how many were sealed. Before migration 0014 nothing but the row's owner column
-    said whose a folder was, so that column is taken as found. An owner whose key
-    cannot be had stops the start, as for `seal_list_fields_as_one`."""
+    """Seal each folder row stored before migration 0014 (the migration listed
+    them) with its owner's key; returns how many were sealed. Before 0014 nothing
+    but the row's owner column said whose a folder was, so that column is taken
+    as found. A row with no seal stored since is no such row: it stays refused.
+    An owner whose key cannot be had stops the start, as for
+    `seal_list_fields_as_one`."""
     done, seen = 0, set[tuple[AccountId, MailboxId, str]]()
     while batch := s.store.unsealed_mailboxes(_BATCH):
         if seen.issuperset(batch):  # renamed meanwhile and read again: next start

@@ -170,12 +170,17 @@ class Sessions:
                 self._cache[remote] = row
         return row
 
-    def live(self, account_id: AccountId, limit: int = -1) -> list[SessionInfo]:
-        """The account's sessions that can still be used, most recently used first
-        (at most `limit`; -1: all): not signed out, and not idle past
-        IDLE_TIMEOUT_S (such a one is refused, so it is not shown as active on the
-        Security page either)."""
-        rows = self.store.sessions(account_id, seen_since_us=_oldest_live_us(), limit=limit)
+    def live(
+        self, account_id: AccountId, limit: int = -1, first: SessionId | None = None
+    ) -> list[SessionInfo]:
+        """The account's sessions that can still be used: `first` (the one asking,
+        whose last use is written only now and then), then the most recently used;
+        at most `limit` (-1: all). Not signed out, and not idle past IDLE_TIMEOUT_S
+        (such a one is refused, so it is not shown as active on the Security page
+        either)."""
+        rows = self.store.sessions(
+            account_id, seen_since_us=_oldest_live_us(), limit=limit, first=first
+        )
         return [
             SessionInfo(
                 r.id, r.account_id, r.protocol, r.remote, r.device, r.created_us, r.last_seen_us

@@ -163,12 +163,12 @@ class MailStore(Protocol):
         """As `messages_by_ids`, only what a fetch of parts needs of each row."""
 
     def unsealed_mailboxes(self, limit: int) -> list[tuple[AccountId, MailboxId, str]]:
-        """Up to `limit` folder rows with no seal (stored before migration 0014):
-        owner, id, name."""
+        """Up to `limit` of the folder rows stored before migration 0014 and not
+        yet sealed: owner, id, name (a row with no seal stored since is not one)."""
 
     def set_mailbox_seals(self, seals: list[tuple[AccountId, MailboxId, str, bytes]]) -> None:
-        """Store each (owner, id, name, seal) in one unit, where the row still has
-        that name and no seal."""
+        """Store each (owner, id, name, seal) of `unsealed_mailboxes` in one unit,
+        where the row still has that name; those are then no longer unsealed."""
 
     def legacy_list_fields(self) -> int:
         """How many rows still have their list fields as five sealed values
@@ -268,10 +268,16 @@ class MailStore(Protocol):
         """The owner-less lookup a request starts from (its token names the row)."""
 
     def sessions(
-        self, account_id: AccountId, *, seen_since_us: int = 0, limit: int = -1
+        self,
+        account_id: AccountId,
+        *,
+        seen_since_us: int = 0,
+        limit: int = -1,
+        first: SessionId | None = None,
     ) -> list[SessionRow]:
         """The account's sessions that are not revoked and were last used at or
-        after `seen_since_us`, most recently used first; at most `limit` (-1: all)."""
+        after `seen_since_us`: session `first` (if it is one), then the most
+        recently used; at most `limit` (-1: all)."""
 
     def session_count(self, account_id: AccountId, *, seen_since_us: int = 0) -> int:
         """How many sessions `sessions` would return with no limit."""

@@ -49,10 +49,12 @@ def _security_page(
             "new_secret": new_secret,
             "logins": logins(request).history(p.account_id, 50),
             "sessions": (
-                sessions := witness(request, b.sessions).live(p.account_id, SESSIONS_SHOWN)
+                sessions := witness(request, b.sessions).live(
+                    p.account_id, SESSIONS_SHOWN, first=p.session_id
+                )
             ),
-            "sessions_more": (
-                b.sessions.live_count(p.account_id) - len(sessions)
+            "sessions_more": (  # (two reads: one signed out in between is not -1)
+                max(0, b.sessions.live_count(p.account_id) - len(sessions))
                 if len(sessions) == SESSIONS_SHOWN
                 else 0
             ),

@@ -166,14 +166,19 @@ class _SessionStore:
         return _session(r) if r else None
 
     def sessions(
-        self, account_id: AccountId, *, seen_since_us: int = 0, limit: int = -1
+        self,
+        account_id: AccountId,
+        *,
+        seen_since_us: int = 0,
+        limit: int = -1,
+        first: SessionId | None = None,
     ) -> list[SessionRow]:
         rows = (
             self.db.read()
             .execute(
                 f"SELECT {_SESSION_COLS} FROM sessions WHERE account_id = ? AND revoked_us IS NULL"
-                " AND last_seen_us >= ? ORDER BY last_seen_us DESC LIMIT ?",
-                (account_id, seen_since_us, limit),
+                " AND last_seen_us >= ? ORDER BY id IS ? DESC, last_seen_us DESC LIMIT ?",
+                (account_id, seen_since_us, first, limit),
             )
             .fetchall()
         )
@@ -904,16 +909,30 @@ class SqliteStore(_QueueStore, _SessionStore, _SecondFactorStore):
 
     def unsealed_mailboxes(self, limit: int) -> list[tuple[AccountId, MailboxId, str]]:
         rows = self.db.read().execute(
-            "SELECT account_id, id, name FROM mailboxes WHERE seal IS NULL LIMIT ?", (limit,)
+            "SELECT m.account_id, m.id, m.name FROM folder_seals_pending p JOIN mailboxes m"
+            " ON m.account_id = p.account_id AND m.id = p.id ORDER BY p.account_id, p.id LIMIT ?",
+            (limit,),
         )
         return [(AccountId(a), MailboxId(i), str(n)) for a, i, n in rows]
 
     def set_mailbox_seals(self, seals: list[tuple[AccountId, MailboxId, str, bytes]]) -> None:
         with self.db.write() as c:
-            c.executemany(
-                "UPDATE mailboxes SET seal = ? WHERE account_id = ? AND id = ? AND name = ?"
-                " AND seal IS NULL",
-                [(seal, a, i, n) for a, i, n, seal in seals],
+            for owner, box, name, seal in seals:
+                sealed = c.execute(
+                    "UPDATE mailboxes SET seal = ? WHERE account_id = ? AND id = ? AND name = ?"
+                    " AND EXISTS (SELECT 1 FROM folder_seals_pending p"
+                    " WHERE p.account_id = mailboxes.account_id AND p.id = mailboxes.id)",
+                    (seal, owner, box, name),
+                ).rowcount
+                if sealed:
+                    c.execute(
+                        "DELETE FROM folder_seals_pending WHERE account_id = ? AND id = ?",
+                        (owner, box),
+                    )
+            c.execute(  # folders deleted since the migration
+                "DELETE FROM folder_seals_pending WHERE NOT EXISTS (SELECT 1 FROM mailboxes m"
+                " WHERE m.account_id = folder_seals_pending.account_id"
+                " AND m.id = folder_seals_pending.id)"
             )
 
     # -- the five sealed list fields of earlier rows (migration 0013) -------------------
