@@ -12,6 +12,7 @@ import pytest
 from mailward.access import MailAccess
 from mailward.config import Settings
 from mailward.core.principal import Principal, Protocol
+from mailward.db import Database, Migration, apply_migrations, load_migrations
 from mailward.runtime import Runtime
 
 DOMAIN = "example.test"
@@ -77,3 +78,20 @@ def build_world(
             f"{name}@{DOMAIN}", PASSWORD, protocol=Protocol.CLI, remote="127.0.0.1", client="pytest"
         )
     return World(rt, users)
+
+
+def store_db_before(path: Path, version: int, mailbox: str) -> tuple[Database, list[Migration]]:
+    """A store database with the migrations before `version` applied, holding
+    account a1 (domain d1) and its mailbox b1 named `mailbox`; and every store
+    migration, for the test to apply the rest."""
+    db = Database(path)
+    migrations = load_migrations("store", "mailward.store.sqlite.migrations")
+    apply_migrations(db, [m for m in migrations if m.version < version])
+    with db.write() as c:
+        c.execute("INSERT INTO domains VALUES ('d1', 'example.test', 0)")
+        c.execute("INSERT INTO accounts VALUES ('a1', 'a@example.test', 'd1', 'x', 0, 0)")
+        c.execute(
+            "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES ('a1', 'b1', ?, 1)",
+            (mailbox,),
+        )
+    return db, migrations

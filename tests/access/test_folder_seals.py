@@ -11,9 +11,9 @@ import pytest
 from mailward.access._sealing import check_folders
 from mailward.audit.query import all_records
 from mailward.core.errors import IsolationViolation
-from mailward.db import Database, apply_migrations, load_migrations
+from mailward.db import apply_migrations
 from mailward.runtime import Runtime
-from support import World, build_world
+from support import World, build_world, store_db_before
 
 
 def _refused(world: World) -> list[str]:
@@ -48,15 +48,7 @@ def test_rows_stored_before_are_sealed_at_start_and_read_as_before(tmp_path: Pat
 
 
 def test_migration_0014_adds_an_empty_seal_to_each_folder(tmp_path: Path) -> None:
-    db = Database(tmp_path / "m.db")
-    migrations = load_migrations("store", "mailward.store.sqlite.migrations")
-    apply_migrations(db, [m for m in migrations if m.version <= 13])
-    with db.write() as c:
-        c.execute("INSERT INTO domains VALUES ('d1', 'example.test', 0)")
-        c.execute("INSERT INTO accounts VALUES ('a1', 'a@example.test', 'd1', 'x', 0, 0)")
-        c.execute(
-            "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES ('a1', 'b1', 'X', 1)"
-        )
+    db, migrations = store_db_before(tmp_path / "m.db", 14, "X")
     assert [m.version for m in apply_migrations(db, migrations)] == [14]
     c = db.read()
     assert c.execute("SELECT name, seal FROM mailboxes").fetchall() == [("X", None)]

@@ -9,10 +9,10 @@ from mailward.access._sealing import P_SUMMARY, Crossing, list_fields, open_summ
 from mailward.audit.query import all_records
 from mailward.core.errors import IsolationViolation, NotFound
 from mailward.core.message import MessageSummary
-from mailward.db import Database, apply_migrations, load_migrations
+from mailward.db import Database, apply_migrations
 from mailward.runtime import Runtime
 from mailward.store import MessageRow
-from support import World, build_world, open_runtime
+from support import World, build_world, open_runtime, store_db_before
 
 _PARTS = ("subject", "from", "to", "cc", "snippet")
 
@@ -104,16 +104,8 @@ def test_a_legacy_row_that_does_not_open_for_its_owner_stays_refused(tmp_path: P
 
 
 def test_migration_0013_keeps_the_five_old_values_aside(tmp_path: Path) -> None:
-    db = Database(tmp_path / "m.db")
-    migrations = load_migrations("store", "mailward.store.sqlite.migrations")
-    apply_migrations(db, [m for m in migrations if m.version <= 12])
+    db, migrations = store_db_before(tmp_path / "m.db", 13, "INBOX")
     with db.write() as c:
-        c.execute("INSERT INTO domains VALUES ('d1', 'example.test', 0)")
-        c.execute("INSERT INTO accounts VALUES ('a1', 'a@example.test', 'd1', 'x', 0, 0)")
-        c.execute(
-            "INSERT INTO mailboxes (account_id, id, name, uidvalidity) VALUES (?, ?, ?, ?)",
-            ("a1", "b1", "INBOX", 1),
-        )
         c.execute(
             "INSERT INTO messages (account_id, id, mailbox_id, uid, modseq, internal_us, size,"
             " subject, sender, recipients, cc, snippet) VALUES"
