@@ -5,7 +5,7 @@ Migration 0013: messages and tombstones stored with their five list fields as
 five sealed values (kept aside by the migration) get them sealed as one, part
 "summary".
 
-Migration 0014: folder rows stored without a seal get one.
+Migration 0014: the folder rows stored before it (it lists them) get a seal.
 """
 
 import logging
@@ -58,7 +58,7 @@ def seal_folders(s: Services) -> int:
     `seal_list_fields_as_one`."""
     done, seen = 0, set[tuple[AccountId, MailboxId, str]]()
     while batch := s.store.unsealed_mailboxes(_BATCH):
-        if seen.issuperset(batch):  # renamed meanwhile and read again: next start
+        if seen.issuperset(batch):  # the last pass sealed none of them: the next start
             break
         seen.update(batch)
         s.store.set_mailbox_seals(
