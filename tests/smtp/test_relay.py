@@ -192,3 +192,39 @@ def test_end_to_end_submission_to_smarthost(
         relay.stop()
         server.stop()
         w.rt.close()
+
+
+def test_a_bounce_is_not_filed_in_an_inbox_row_that_is_not_the_senders(
+    tmp_path: Path, smarthost: tuple[Sink, tuple[str, int]]
+) -> None:
+    from mailward.access.relaying import BOUNCE_RETRY_S
+
+    sink, address = smarthost
+    w = world_with(tmp_path, address)
+    sink.rcpt_replies["gone@foreign.test"] = "550 5.1.1 <gone@foreign.test>: no such user"
+    submit(w, "gone@foreign.test")
+    alice = w.users["alice"].account_id
+    inbox = "SELECT {} FROM mailboxes WHERE name = 'INBOX' AND account_id = ?"
+    (own_seal,) = w.rt.db.read().execute(inbox.format("seal"), (alice,)).fetchone()
+    with w.rt.db.write() as c:  # alice's INBOX row carrying bob's INBOX seal (a wrong join)
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes WHERE name = 'INBOX'"
+            " AND account_id = ?) WHERE name = 'INBOX' AND account_id = ?",
+            (w.users["bob"].account_id, alice),
+        )
+    relay, now = w.rt.relay(), time.time()
+    assert relay.run_once(now) == 1
+    assert len(w.rt.relaying().entries()) == 1  # kept, not dropped
+    (box,) = w.rt.db.read().execute(inbox.format("id"), (alice,)).fetchone()
+    in_inbox = "SELECT count(*) FROM messages WHERE mailbox_id = ?"
+    assert w.rt.db.read().execute(in_inbox, (box,)).fetchone() == (0,)
+    refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
+    assert [(r.action, r.actor_account) for r in refused] == [("deliver", "system")]
+    with w.rt.db.write() as c:  # put right: the next try files the bounce
+        c.execute("UPDATE mailboxes SET seal = ? WHERE id = ?", (own_seal, box))
+    assert relay.run_once(now + 60) == 0  # not before BOUNCE_RETRY_S
+    assert relay.run_once(now + BOUNCE_RETRY_S + 60) == 1
+    assert w.rt.relaying().entries() == []
+    (dsn,) = bounces(w)
+    assert "5.1.1" in dsn.as_string()
+    w.rt.close()

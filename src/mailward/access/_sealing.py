@@ -114,8 +114,8 @@ def check_folders(
 
 
 def own_folder(sealer: Sealer, owner: AccountId, row: MailboxRow | None) -> MailboxRow | None:
-    """`row` if it is `owner`'s (`check_folders`), else None: for the system's
-    own paths (a bounce, an incident's undo), which treat such a folder as gone."""
+    """`row` if it is `owner`'s (`check_folders`), else None: for paths that
+    treat such a folder as gone (an incident's undo, a grant's folder name)."""
     return row if row is not None and check_folders(sealer, owner, [row]) is None else None
 
 

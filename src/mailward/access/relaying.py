@@ -18,7 +18,7 @@ from mailward.access._queueing import (
     seal_state,
 )
 from mailward.access._recording import record
-from mailward.access._sealing import P_RAW, own_folder
+from mailward.access._sealing import P_RAW, Crossing, check_folders
 from mailward.access.services import Services
 from mailward.access.submitting import QUEUE_MAILBOX
 from mailward.core.access_event import Action, Outcome, Part
@@ -28,6 +28,9 @@ from mailward.core.ids import AccountId, QueueId
 from mailward.core.principal import Principal
 from mailward.mime import summarize
 from mailward.store import QueueRow
+
+# A bounce whose INBOX row is refused is tried again this much later.
+BOUNCE_RETRY_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +118,44 @@ class Relaying:
         state = seal_state(sealer, q.id, q.mail_from, q.recipients)
         self._s.store.update_queued(q.owner, q.id, attempts, next_attempt_us, state)
 
-    def finish(self, q: QueuedMail, bounce: bytes | None) -> None:
+    def finish(self, q: QueuedMail, bounce: bytes | None) -> bool:
         """Remove the entry; deliver `bounce` (a DSN) into the sender's INBOX in the
-        same unit, so the sender is told exactly once."""
+        same unit, so the sender is told exactly once. False if the INBOX row is
+        not the sender's (its owner column or seal): the bounce is not filed, the
+        refusal is recorded, and the entry stays, to be tried again after
+        BOUNCE_RETRY_S."""
 
-        def unit() -> None:
+        def unit() -> Crossing | None:
             sealer = self._s.keyring.sealer(q.owner)
-            inbox = own_folder(sealer, q.owner, self._s.store.mailbox_by_name(q.owner, "INBOX"))
+            inbox = self._s.store.mailbox_by_name(q.owner, "INBOX")
             if bounce is not None and inbox is not None:
+                crossing = check_folders(sealer, q.owner, [inbox])
+                if crossing is not None:
+                    return crossing
                 sealed = seal_message(q.owner, sealer, inbox, bounce, summarize(bounce))
                 store_sealed(self._s, [sealed], Flags(), _now_us(), self.principal, Action.DELIVER)
             self._s.store.dequeue(q.owner, q.id)
+            return None
 
-        self._s.store.atomically(unit)
+        crossing = self._s.store.atomically(unit)
+        if crossing is not None:
+            self._s.audit.append(
+                record(
+                    self.principal,
+                    crossing.owner,
+                    "INBOX",
+                    [crossing.item],
+                    [],
+                    Part.NONE,
+                    Action.DELIVER,
+                    Outcome.REFUSED,
+                    f"bounce of {q.id}: {crossing.detail}",
+                )
+            )
+            self.update(q, q.attempts, _now_us() + BOUNCE_RETRY_S * 1_000_000)
+            return False
         self._s.blobs.delete(q.owner, q.id)
+        return True
 
     def delete(self, owner: AccountId, queue_id: QueueId) -> None:
         """Drop an entry without sending or bouncing it (operator)."""

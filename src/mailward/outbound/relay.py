@@ -155,7 +155,8 @@ class Relay:
         bounce = None
         if failed and not is_bounce(q.mail_from):
             bounce = self._bounce(q, failed, now_s)
-        self.door.finish(q, bounce)
+        if not self.door.finish(q, bounce):
+            log.error("queue entry %s of %s: the sender's INBOX was refused; kept", q.id, q.owner)
 
     def _bounce(self, q: QueuedMail, failed: list[QueuedRecipient], now_s: float) -> bytes:
         try:
