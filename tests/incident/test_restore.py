@@ -105,3 +105,31 @@ def test_cli_list_notify_and_restore(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["--data", data, "incident", "restore", "--incident", incident]) == 0
     assert "nothing (left) to restore" in capsys.readouterr().out
     assert main(["--data", data, "incident", "notify", "--incident", "999"]) == 1  # unknown
+
+
+def test_a_folder_row_that_is_not_the_owners_is_refused_not_restored_into(
+    tmp_path: Path,
+) -> None:
+    from mailward.access.restoring import REFUSED_FOLDER
+
+    w = build_world(tmp_path / "data")
+    since = time.time_ns() // 1000
+    item = w.deliver("alice", "statement")
+    store, alice = w.rt.services.store, AccountId(w.users["alice"].account_id)
+    archive = next(b for b in store.mailboxes(alice) if b.name == "Archive")
+    store.move_message(alice, MessageId(item), archive.id, None)
+    _by_carol(w, item, "move", "INBOX", "to Archive")
+    with w.rt.db.write() as c:  # alice's Archive row carrying bob's Archive seal
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes WHERE name = 'Archive'"
+            " AND account_id = ?) WHERE id = ?",
+            (w.users["bob"].account_id, archive.id),
+        )
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    assert report.incident is not None
+    refused_before = sum(1 for r in all_records(w.rt.db) if r.outcome == "refused")
+    ((_a, _item, _change, outcome),) = w.rt.incident_restore(report.incident)
+    assert outcome == REFUSED_FOLDER
+    refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
+    assert len(refused) == refused_before + 1 and refused[-1].action == "restore"
+    assert _where(w, item) == "Archive"  # left where it was

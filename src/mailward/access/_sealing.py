@@ -114,8 +114,8 @@ def check_folders(
 
 
 def own_folder(sealer: Sealer, owner: AccountId, row: MailboxRow | None) -> MailboxRow | None:
-    """`row` if it is `owner`'s (`check_folders`), else None: for paths that
-    treat such a folder as gone (an incident's undo, a grant's folder name)."""
+    """`row` if it is `owner`'s (`check_folders`), else None: for a path that
+    only names the folder (a grant's listing), which shows such a one as gone."""
     return row if row is not None and check_folders(sealer, owner, [row]) is None else None
 
 

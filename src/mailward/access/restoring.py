@@ -12,10 +12,10 @@ import time
 
 from mailward.access._queueing import QueuedRecipient, seal_state
 from mailward.access._recording import record
-from mailward.access._sealing import P_RAW, own_folder
+from mailward.access._sealing import P_RAW, check_folders
 from mailward.access.services import Services
 from mailward.access.submitting import QUEUE_MAILBOX
-from mailward.core.access_event import Action, Part
+from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import IntegrityError, PermissionDenied
 from mailward.core.flags import Flags
 from mailward.core.ids import AccountId, MessageId, new_queue_id
@@ -24,6 +24,7 @@ from mailward.mime import open_message
 from mailward.store import MailboxRow, QueueRow
 
 RESTORED = "restored"
+REFUSED_FOLDER = "a folder row was not the owner's: refused and recorded"
 
 
 class Restoring:
@@ -45,21 +46,40 @@ class Restoring:
         """Undo one change (`action` on `item`, recorded in `mailbox` with `detail`);
         returns "restored" or why it could not be."""
         store = self._s.store
+        note = f"incident {incident}: undo {action}"
+        refused: list[str] = []
 
-        def checked(row: MailboxRow | None) -> MailboxRow | None:  # not the owner's: gone
-            return own_folder(self._s.keyring.sealer(owner), owner, row)
+        def checked(row: MailboxRow | None) -> MailboxRow | None:
+            """`row` if it is the owner's; a folder row that is not is refused,
+            recorded, and taken as gone."""
+            if row is None:
+                return None
+            crossing = check_folders(self._s.keyring.sealer(owner), owner, [row])
+            if crossing is None:
+                return row
+            self._s.audit.append(
+                record(
+                    self.principal, crossing.owner, "", [crossing.item], [], Part.NONE,
+                    Action.RESTORE, Outcome.REFUSED, f"{note}: {crossing.detail}",
+                )
+            )  # fmt: skip
+            refused.append(crossing.item)
+            return None
 
         def by_name(name: str) -> MailboxRow | None:
             return checked(store.mailbox_by_name(owner, name))
 
-        note = f"incident {incident}: undo {action}"
         if action == "expunge":
             tomb = store.tombstone(owner, item)
             if tomb is None or tomb.account_id != owner:
                 return "its tombstone is gone (past retention)"
             target = by_name(mailbox) or by_name("INBOX")
             if target is None:
-                return "no mailbox to restore it into"
+                return (
+                    "a folder row was refused (recorded)"
+                    if refused
+                    else "no mailbox to restore it into"
+                )
             with store.transaction():
                 store.restore_tombstone(owner, item, target.id)
                 self._record(owner, target.name, item, Flags.parse(tomb.flags), note)
@@ -70,19 +90,24 @@ class Restoring:
         if action == "flag":
             add = Flags.of(*(f[1:] for f in detail.split() if f.startswith("+")))
             remove = Flags.of(*(f[1:] for f in detail.split() if f.startswith("-")))
-            flags = Flags.parse(row.flags).minus(add).union(remove)  # the inverse
-            with store.transaction():
+            with store.transaction():  # the inverse, of the flags as they are now
+                current = store.message(owner, item)
+                if current is None or current.account_id != owner:
+                    return "the message no longer exists"
+                flags = Flags.parse(current.flags).minus(add).union(remove)
                 store.set_flags(owner, item, flags.text())
                 self._record(owner, mailbox, item, flags, note)
             return RESTORED
         if action in ("move", "delete"):
             moved_to = detail.removeprefix("to ").strip()
             now = checked(store.mailbox(owner, row.mailbox_id))
+            if refused:
+                return REFUSED_FOLDER
             if now is None or now.name != moved_to:
                 return f"it has been moved since (now in {now.name if now else 'no folder'})"
             back = by_name(mailbox)
             if back is None:
-                return f"its folder {mailbox} no longer exists"
+                return REFUSED_FOLDER if refused else f"its folder {mailbox} no longer exists"
             with store.transaction():
                 store.move_message(owner, item, back.id, None)
                 self._record(owner, back.name, item, Flags.parse(row.flags), note)
