@@ -82,3 +82,14 @@ def test_an_imap_fetch_that_marks_read_keeps_a_flag_set_meanwhile(
     (fetched,) = world.door("alice").fetch([item], ["SECTION:"], set_seen=True)  # BODY[]
     assert {"\\Seen", "\\Flagged"} <= set(fetched.flags or ())
     assert {"\\Seen", "\\Flagged"} <= _flags(world, item)
+
+
+def test_the_webs_two_step_message_page_keeps_a_flag_set_meanwhile(
+    mail: tuple[World, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, item = mail
+    pending = world.door("alice").message_view_deferred(item, open_up_to=1 << 20, folders_up_to=99)
+    assert pending.opened and "\\Seen" not in _flags(world, item)  # read at the call only
+    _meanwhile(world, monkeypatch, item, add=Flags.of("\\Flagged"))
+    pending.complete()  # records the reading and marks it read
+    assert {"\\Seen", "\\Flagged"} <= _flags(world, item)

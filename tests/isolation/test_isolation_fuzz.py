@@ -40,6 +40,9 @@ OPS = (
     "list-together",
     "list-together-large",
     "read",
+    "read-deferred",
+    "read-deferred-large",
+    "read-together",
     "raw",
     "summary",
     "headers",
@@ -128,6 +131,16 @@ class Isolation(RuleBasedStateMachine):
                 door.mailbox_view_deferred("INBOX", open_up_to=-1, folders_up_to=-1)
             ),
             "read": lambda: door.get_message(item),
+            # the web's message page: opened at the call, or (too large) at completion
+            "read-deferred": lambda: door.message_view_deferred(
+                item, open_up_to=1 << 30, folders_up_to=1000
+            ).complete(),
+            "read-deferred-large": lambda: door.message_view_deferred(
+                item, open_up_to=-1, folders_up_to=-1
+            ).complete(),
+            "read-together": lambda: _together(
+                door.message_view_deferred(item, open_up_to=1 << 30, folders_up_to=1000)
+            ),
             "raw": lambda: door.get_raw(item),
             "summary": lambda: door.get_summary(item),
             "headers": lambda: door.get_headers(item),
@@ -221,10 +234,27 @@ CROSSING_OPS = {
     "foreign-row": MESSAGE_OPS,
     "wrong-join": MESSAGE_OPS,
     "field-swap": MESSAGE_OPS,
-    "blob-swap": ("read", "raw", "headers", "attachment", "copy", "fetch"),
+    "blob-swap": (
+        "read",
+        "read-deferred",
+        "read-deferred-large",
+        "read-together",
+        "raw",
+        "headers",
+        "attachment",
+        "copy",
+        "fetch",
+    ),
     # the operations that read the folder list: the web's message list, delete
     # (Trash is found in it), and the list itself
-    "foreign-folder": ("list-deferred", "list-together", "delete", "folders"),
+    "foreign-folder": (
+        "list-deferred",
+        "list-together",
+        "read-deferred",
+        "read-together",
+        "delete",
+        "folders",
+    ),
     # a wrong join on every folder lookup: whatever names or reads a folder
     "relabelled-folder": OPS,
 }

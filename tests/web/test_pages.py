@@ -245,12 +245,15 @@ def test_times_are_shown_to_the_minute_in_utc() -> None:
     assert _when(naive) == "2026-01-02 03:04 UTC"
 
 
-def _where_rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Where each message list is rendered from now on: "loop" or "pool"."""
+def _where_rendered(
+    monkeypatch: pytest.MonkeyPatch, renderer: str = "_mailbox_response"
+) -> list[str]:
+    """Where each message list (or, with "_message_page", each message) is
+    rendered from now on: "loop" or "pool"."""
     from mailward.web import pages
 
     seen: list[str] = []
-    real = pages._mailbox_response
+    real = getattr(pages, renderer)
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         response = real(*args, **kwargs)  # (a render that fails is not counted)
@@ -261,7 +264,7 @@ def _where_rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             seen.append("pool")
         return response
 
-    monkeypatch.setattr(pages, "_mailbox_response", spy)
+    monkeypatch.setattr(pages, renderer, spy)
     return seen
 
 
@@ -339,3 +342,40 @@ def test_a_nul_in_a_list_value_cannot_shift_another_lines_values() -> None:
     first, second = html.split("</tr>")[:2]
     assert "a\ufffd&lt;b&gt;" in first and "sender0" in first and "snippet0" in first
     assert "second" in second and "sender1" in second and "snippet1" in second
+
+
+def test_a_message_is_opened_on_the_event_loop_when_small_and_in_the_pool_when_large(
+    web: tuple[World, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Either way: the same page, its headers and body recorded, marked read; and
+    # another account's message answers 404 with a refused record under its owner.
+    from mailward.audit.query import all_records
+    from mailward.web import pages
+
+    w, client = web
+    sign_in(client, "alice")
+    seen = _where_rendered(monkeypatch, "_message_page")
+
+    def reads(item: str) -> list[str]:
+        return [r.part for r in all_records(w.rt.db) if item in r.items and r.action == "read"]
+
+    small = w.deliver("alice", "Short note", "the note's text")
+    page = client.get(f"/mail/INBOX/{small}")
+    assert page.status_code == 200 and "the note&#39;s text" in page.text
+    assert seen == ["loop"] and reads(small) == ["headers", "body"]
+    assert "\\Seen" in w.door("alice").get_summary(small).flags
+
+    monkeypatch.setattr(pages, "_LOOP_MESSAGE_BYTES", 10)
+    large = w.deliver("alice", "Longer note", "more text")
+    page = client.get(f"/mail/INBOX/{large}")
+    assert page.status_code == 200 and "more text" in page.text
+    assert seen == ["loop", "pool"] and reads(large) == ["headers", "body"]
+    assert "\\Seen" in w.door("alice").get_summary(large).flags
+
+    monkeypatch.setattr(pages, "_LOOP_MESSAGE_BYTES", 1 << 30)
+    bobs = w.deliver("bob", "Bob's payslip", "salary")
+    refused = sum(1 for r in all_records(w.rt.db) if r.outcome == "refused")
+    page = client.get(f"/mail/INBOX/{bobs}")
+    assert page.status_code == 404 and "salary" not in page.text
+    after = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
+    assert len(after) == refused + 1 and after[-1].owner_account == w.users["bob"].account_id

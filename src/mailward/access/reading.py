@@ -10,20 +10,30 @@ from mailward.access._door import Door, _info
 from mailward.access._paging import checked_limit, decode_cursor, page_of
 from mailward.access._recording import listed
 from mailward.access._sealing import (
+    P_RAW,
     Crossing,
     open_summaries,
 )
 from mailward.access.pending import Pending
 from mailward.core.access_event import Action, Part, attachment
 from mailward.core.errors import (
+    IntegrityError,
     NotFound,
 )
 from mailward.core.flags import Flags, SystemFlag
+from mailward.core.ids import MessageId
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import FolderPage, MessageSummary, MessageView, Page, RawMessage
+from mailward.core.message import (
+    FolderPage,
+    MessagePage,
+    MessageSummary,
+    MessageView,
+    Page,
+    RawMessage,
+)
+from mailward.mime import Opened, open_message
 from mailward.mime import attachment as mime_attachment
-from mailward.mime import open_message
-from mailward.store import MailboxRow
+from mailward.store import MailboxRow, MessageRow
 
 
 class Reading(Door):
@@ -125,6 +135,52 @@ class Reading(Door):
         self._s.audit.append(self._exposed(summary, Part.LIST_ENTRY, Action.READ))
         return summary
 
+    def message_view_deferred(
+        self, message_id: str, *, open_up_to: int, folders_up_to: int
+    ) -> Pending[MessagePage]:
+        """The folder list and a message opened and marked read (as `mailboxes`
+        and `get_message`), in two steps for an event loop.
+
+        At the call, reads and CPU only, bounded: when the message is ours, at
+        most `open_up_to` bytes, and the account has at most `folders_up_to`
+        folders, they are read, checked and opened, and the result is `opened`.
+        Anything else (too large, not ours, not there, a row that does not open)
+        is left whole to `complete()`, which then does what `get_message` does:
+        refuses and records, or says not found. `complete()` (blocking) records
+        the headers and body as exposed and marks the message read, in one unit.
+        """
+        sealer = self._user()
+        early = None
+        row = (
+            self._s.store.message(self._me, MessageId(message_id)) if message_id.isalnum() else None
+        )
+        if (
+            row is not None
+            and row.account_id == self._me
+            and row.size <= open_up_to
+            and self._s.store.mailbox_count(self._me) <= folders_up_to
+        ):
+            folders = self._infos(self._s.store.mailboxes(self._me))
+            names = self._names  # every folder's, checked just above
+            opened = open_summaries(sealer, self._me, [row], lambda b: names.get(b, ""))
+            if not isinstance(folders, Crossing) and not isinstance(opened, Crossing):
+                try:  # read only once the row is known to be ours
+                    raw = sealer.open(row.id, P_RAW, self._s.blobs.get(self._me, row.id))
+                except (IntegrityError, NotFound):
+                    raw = None  # refused, or not found, at completion
+                if raw is not None:
+                    early = MessagePage(folders, self._view(opened[0], open_message(raw)))
+
+        def finish(page: MessagePage | None) -> MessagePage:
+            if page is None:
+                view = self.get_message(message_id)
+                return MessagePage(self.mailboxes(), view)
+            assert row is not None
+            self._opened(row, page.view.summary, mark_seen=True)
+            return page
+
+        return Pending(finish, early, self._s.store)
+
     def get_message(self, message_id: str, *, mark_seen: bool = True) -> MessageView:
         """Open a message: headers, text and HTML bodies, attachment list.
 
@@ -132,7 +188,24 @@ class Reading(Door):
         and, with `mark_seen`, sets \\Seen in the same transaction.
         """
         row, summary = self._item(message_id, Part.BODY, Action.READ)
-        opened = open_message(self._raw(row, Part.BODY, Action.READ))
+        view = self._view(summary, open_message(self._raw(row, Part.BODY, Action.READ)))
+        self._opened(row, summary, mark_seen=mark_seen)
+        return view
+
+    def _view(self, summary: MessageSummary, opened: Opened) -> MessageView:
+        return MessageView(
+            owner=self._me,
+            summary=summary,
+            headers=opened.headers,
+            text=opened.text,
+            html=opened.html,
+            attachments=opened.attachments,
+            malformed=opened.malformed,
+        )
+
+    def _opened(self, row: MessageRow, summary: MessageSummary, *, mark_seen: bool) -> None:
+        """Record a message's headers and body as exposed and, with `mark_seen`,
+        set \\Seen (from its flags as they are in this unit), in one unit."""
         with self._s.store.transaction():
             self._s.audit.append_many(
                 [self._exposed(summary, part, Action.READ) for part in (Part.HEADERS, Part.BODY)]
@@ -145,15 +218,6 @@ class Reading(Door):
                 self._s.audit.append(
                     self._exposed(summary, Part.FLAGS, Action.FLAG, "+\\Seen (read)")
                 )
-        return MessageView(
-            owner=self._me,
-            summary=summary,
-            headers=opened.headers,
-            text=opened.text,
-            html=opened.html,
-            attachments=opened.attachments,
-            malformed=opened.malformed,
-        )
 
     def get_headers(self, message_id: str) -> Sequence[tuple[str, str]]:
         row, summary = self._item(message_id, Part.HEADERS, Action.READ)

@@ -102,6 +102,14 @@ class FolderPage:
     page: Page[MessageSummary]
 
 
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """The folder list and one opened message: the web's message page."""
+
+    folders: list[MailboxInfo]
+    view: MessageView
+
+
 class IndexEntry(NamedTuple):
     """A message's identity and state, without content: what IMAP keeps per
     message of a selected mailbox and POP3 per message of the maildrop. A

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailward.access import Pending
 from mailward.auth import Sessions
 from mailward.core.errors import MailwardError
-from mailward.core.message import FolderPage
+from mailward.core.message import FolderPage, MessagePage
 from mailward.core.principal import Principal, Protocol
 from mailward.guard import PROTOCOL_SCOPE, Guard, Stamp, Switches
 from mailward.web.headers import COMMON_HEADERS
@@ -36,6 +36,7 @@ _PARTS = {
     "get_summary": "list-entry",
     "search": "list-entry",
     "get_message": "body",
+    "message_view_deferred": "body",
     "get_raw": "raw",
     "mailboxes": "-",
     "history": "logins",
@@ -87,6 +88,9 @@ def _stamp(stamp: Stamp, value: object, part: str, flag: str) -> None:
     if isinstance(value, FolderPage):  # the folder list is no message list
         stamp.add(value.folders, _PARTS["mailboxes"], flag)
         stamp.add(value.page, part, flag)
+    elif isinstance(value, MessagePage):  # nor a message
+        stamp.add(value.folders, _PARTS["mailboxes"], flag)
+        stamp.add(value.view, part, flag)
     else:
         stamp.add(value, part, flag)
 

@@ -22,7 +22,7 @@ from mailward.access import MailAccess
 from mailward.auth import Logins
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
-from mailward.core.message import FolderPage, MessageSummary, Page
+from mailward.core.message import FolderPage, MessagePage, MessageSummary, Page
 from mailward.core.principal import Principal, Protocol
 from mailward.web.alerts import new_device_alert
 from mailward.web.backend import WebBackend
@@ -358,19 +358,43 @@ def _mailbox_response(
     )
 
 
+# A message of at most this many bytes (whole, attachments included) is read,
+# opened and rendered on the event loop, as the message list is; a larger one in
+# the thread pool.
+_LOOP_MESSAGE_BYTES = 64 * 1024
+
+
 async def message(request: Request) -> Response:
+    """A message, opened and marked read. Like the message list: read, opened
+    and rendered on the event loop when small, sent once its record is written
+    (with the other pages' of the turn)."""
     p = await principal(request)
     d = await door(p, request)
     mailbox = str(request.path_params["mailbox"])
     message_id = str(request.path_params["message_id"])
     images = _number(request, "images")
-    return await run_in_threadpool(_message_page, request, p, d, mailbox, message_id, images)
+
+    def render(page: MessagePage) -> Response:
+        return _message_page(request, p, page, mailbox, images)
+
+    recorder, in_flight = _per_app(request)
+    async with in_flight:
+        pending = d.message_view_deferred(
+            message_id, open_up_to=_LOOP_MESSAGE_BYTES, folders_up_to=_LOOP_FOLDERS
+        )
+        if pending.opened:
+            return await recorder.complete(pending.shaped(render))
+    # Large, not there, or a crossing to refuse: all the rest in the pool, shielded
+    # (a refusal, once due, is recorded even if the request is cancelled).
+    with anyio.CancelScope(shield=True):
+        response = await run_in_threadpool(lambda: render(pending.complete()))
+    return response
 
 
 def _message_page(
-    request: Request, p: Principal, d: MailAccess, mailbox: str, message_id: str, images: int
+    request: Request, p: Principal, page: MessagePage, mailbox: str, images: int
 ) -> Response:
-    view = d.get_message(message_id)
+    view = page.view
     return _render(
         request,
         "message.html",
@@ -380,7 +404,7 @@ def _message_page(
             "me": p,
             "mailbox": mailbox,
             "m": view,
-            "folders": _ordered(d.mailboxes()),
+            "folders": _ordered(page.folders),
             "csrf": csrf_for(request.cookies.get(SESSION_COOKIE, "")),
             "when": _when,
             "quote": quote,
