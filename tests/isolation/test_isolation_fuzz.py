@@ -251,6 +251,7 @@ CROSSING_OPS = {
         "list-deferred",
         "list-together",
         "read-deferred",
+        "read-deferred-large",
         "read-together",
         "delete",
         "folders",
@@ -334,6 +335,35 @@ def test_a_rename_given_another_accounts_folders_renames_nothing() -> None:
         assert machine.refused() == refused + 1
         names = {b.name for b in machine.world.door("alice").mailboxes()}
         assert {"Projects", "Projects/2026"} <= names and "Old" not in names
+        machine.everyone_sees_exactly_their_own()
+    finally:
+        machine.teardown()
+
+
+@pytest.mark.parametrize("fault", ["foreign-row", "wrong-join", "field-swap", "blob-swap"])
+def test_the_two_step_message_page_records_a_crossing_at_completion(fault: str) -> None:
+    """Its first step runs on the web's event loop: reads and CPU only. A crossing
+    it finds is kept, and refused and recorded by the second step, even if the
+    store answers rightly by then."""
+    machine = Isolation()
+    try:
+        machine.deliver("alice", attach=False)
+        machine.deliver("bob", attach=False)
+        users = machine.world.users
+        item = next(iter(machine.ids["alice"]))
+        armed = Armed(fault, users["alice"].account_id, users["bob"].account_id)
+        machine.store.armed = machine.blobs.armed = armed
+        refused = machine.refused()
+        try:
+            pending = machine.world.door("alice").message_view_deferred(
+                item, open_up_to=1 << 30, folders_up_to=1000
+            )
+        finally:
+            machine.store.armed = machine.blobs.armed = None
+        assert not pending.opened and machine.refused() == refused
+        with pytest.raises(IsolationViolation):
+            pending.complete()
+        assert machine.refused() == refused + 1
         machine.everyone_sees_exactly_their_own()
     finally:
         machine.teardown()

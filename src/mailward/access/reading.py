@@ -12,6 +12,7 @@ from mailward.access._recording import listed
 from mailward.access._sealing import (
     P_RAW,
     Crossing,
+    check_owner,
     open_summaries,
 )
 from mailward.access.pending import Pending
@@ -144,34 +145,49 @@ class Reading(Door):
         At the call, reads and CPU only, bounded: when the message is ours, at
         most `open_up_to` bytes, and the account has at most `folders_up_to`
         folders, they are read, checked and opened, and the result is `opened`.
-        Anything else (too large, not ours, not there, a row that does not open)
-        is left whole to `complete()`, which then does what `get_message` does:
-        refuses and records, or says not found. `complete()` (blocking) records
-        the headers and body as exposed and marks the message read, in one unit.
+        A crossing found at the call (a folder row, the message's row, its sealed
+        fields or body not ours) is refused and recorded by `complete()`, as
+        `get_message` would; anything else not opened (too large, not there, in
+        a folder not in the list) is left whole to `complete()`, which does what
+        `get_message` does. `complete()` (blocking) records the headers and body
+        as exposed and marks the message read, in one unit.
         """
         sealer = self._user()
-        early = None
+        early: MessagePage | None = None
+        crossing: Crossing | None = None
+        part, action = Part.BODY, Action.READ
         row = (
             self._s.store.message(self._me, MessageId(message_id)) if message_id.isalnum() else None
         )
+        if row is not None:
+            crossing = check_owner(row.account_id, self._me, row.id)
         if (
             row is not None
-            and row.account_id == self._me
+            and crossing is None
             and row.size <= open_up_to
             and self._s.store.mailbox_count(self._me) <= folders_up_to
         ):
             folders = self._infos(self._s.store.mailboxes(self._me))
             names = self._names  # every folder's, checked just above
-            opened = open_summaries(sealer, self._me, [row], lambda b: names.get(b, ""))
-            if not isinstance(folders, Crossing) and not isinstance(opened, Crossing):
-                try:  # read only once the row is known to be ours
-                    raw = sealer.open(row.id, P_RAW, self._s.blobs.get(self._me, row.id))
-                except (IntegrityError, NotFound):
-                    raw = None  # refused, or not found, at completion
-                if raw is not None:
-                    early = MessagePage(folders, self._view(opened[0], open_message(raw)))
+            if isinstance(folders, Crossing):  # as `mailboxes` refuses it
+                crossing, part, action = folders, Part.NONE, Action.LIST
+            elif row.mailbox_id in names:
+                opened = open_summaries(sealer, self._me, [row], names.__getitem__)
+                if isinstance(opened, Crossing):
+                    crossing = opened
+                else:
+                    try:  # read only once the row is known to be ours
+                        sealed = self._s.blobs.get(self._me, row.id)
+                        raw = sealer.open(row.id, P_RAW, sealed)
+                        early = MessagePage(folders, self._view(opened[0], open_message(raw)))
+                    except IntegrityError as exc:
+                        crossing = Crossing(row.account_id, row.id, str(exc))
+                    except NotFound:
+                        pass  # said at completion
 
         def finish(page: MessagePage | None) -> MessagePage:
+            if crossing is not None:  # found at the call: refused and recorded here
+                raise self._refuse(crossing, part, action)
             if page is None:
                 view = self.get_message(message_id)
                 return MessagePage(self.mailboxes(), view)

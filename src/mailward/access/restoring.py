@@ -73,17 +73,13 @@ class Restoring:
             tomb = store.tombstone(owner, item)
             if tomb is None or tomb.account_id != owner:
                 return "its tombstone is gone (past retention)"
-            target = by_name(mailbox) or by_name("INBOX")
+            target = by_name(mailbox) or (by_name("INBOX") if mailbox != "INBOX" else None)
             if target is None:
-                return (
-                    "a folder row was refused (recorded)"
-                    if refused
-                    else "no mailbox to restore it into"
-                )
+                return REFUSED_FOLDER if refused else "no mailbox to restore it into"
             with store.transaction():
                 store.restore_tombstone(owner, item, target.id)
                 self._record(owner, target.name, item, Flags.parse(tomb.flags), note)
-            return RESTORED
+            return f"{RESTORED} into INBOX ({REFUSED_FOLDER})" if refused else RESTORED
         row = store.message(owner, item)
         if row is None or row.account_id != owner:
             return "the message no longer exists"
