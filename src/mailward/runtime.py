@@ -374,12 +374,15 @@ class Runtime:
             key = (a.account_id, c.message_id, c.action, c.at_us)
             if key in done:
                 continue
-            with self.db.write():  # the undo and its mark: both or neither
-                outcome = restoring.undo(
-                    AccountId(a.account_id), MessageId(c.message_id), c.action, c.mailbox,
-                    c.detail, incident.id,
-                )  # fmt: skip
-                self.incidents.mark_restore(incident.id, *key, outcome)
+            try:
+                with self.db.write():  # the undo and its mark: both or neither
+                    outcome = restoring.undo(
+                        AccountId(a.account_id), MessageId(c.message_id), c.action, c.mailbox,
+                        c.detail, incident.id,
+                    )  # fmt: skip
+                    self.incidents.mark_restore(incident.id, *key, outcome)
+            finally:  # what it refused stays recorded even if its unit did not commit
+                restoring.write_refusals()
             out.append((a.address, c.message_id, c.action, outcome))
             progress(n, len(todo))
         return out

@@ -133,3 +133,38 @@ def test_a_folder_row_that_is_not_the_owners_is_refused_not_restored_into(
     refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
     assert len(refused) == refused_before + 1 and refused[-1].action == "restore"
     assert _where(w, item) == "Archive"  # left where it was
+
+
+def test_a_refusal_stays_recorded_when_its_undo_fails_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Expunged from Archive, whose row is not alice's now: INBOX is taken instead,
+    # and putting the message back there fails (disk full, say). The undo's unit
+    # is rolled back; the refusal of the Archive row is recorded all the same.
+    w = build_world(tmp_path / "data")
+    since = time.time_ns() // 1000
+    item = w.deliver("alice", "statement")
+    store, alice = w.rt.services.store, AccountId(w.users["alice"].account_id)
+    archive = next(b for b in store.mailboxes(alice) if b.name == "Archive")
+    store.move_message(alice, MessageId(item), archive.id, None)
+    store.expunge_message(alice, MessageId(item), "carol", 30 * 86400 * 10**6)
+    _by_carol(w, item, "expunge", "Archive", "")
+    with w.rt.db.write() as c:  # alice's Archive row carrying bob's Archive seal
+        c.execute(
+            "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes WHERE name = 'Archive'"
+            " AND account_id = ?) WHERE id = ?",
+            (w.users["bob"].account_id, archive.id),
+        )
+    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
+    assert report.incident is not None
+
+    def full(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "restore_tombstone", full)
+    refused_before = sum(1 for r in all_records(w.rt.db) if r.outcome == "refused")
+    with pytest.raises(OSError):
+        w.rt.incident_restore(report.incident)
+    refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
+    assert len(refused) == refused_before + 1 and refused[-1].action == "restore"
+    assert _where(w, item) is None  # still expunged: nothing half done

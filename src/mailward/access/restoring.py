@@ -15,6 +15,7 @@ from mailward.access._recording import record
 from mailward.access._sealing import P_RAW, check_folders
 from mailward.access.services import Services
 from mailward.access.submitting import QUEUE_MAILBOX
+from mailward.audit import AuditRecord
 from mailward.core.access_event import Action, Outcome, Part
 from mailward.core.errors import IntegrityError, PermissionDenied
 from mailward.core.flags import Flags
@@ -33,6 +34,15 @@ class Restoring:
             raise PermissionDenied("only the system restores for an incident")
         self.principal = principal
         self._s = services
+        self._refusals: list[AuditRecord] = []
+
+    def write_refusals(self) -> None:
+        """Record, durably, the folder rows `undo` refused. Called after each undo's
+        unit whatever became of it: an undo that failed later must not take the
+        evidence down with its unit."""
+        refusals, self._refusals = self._refusals, []
+        if refusals:
+            self._s.audit.append_many(refusals)
 
     def undo(
         self,
@@ -44,7 +54,8 @@ class Restoring:
         incident: int,
     ) -> str:
         """Undo one change (`action` on `item`, recorded in `mailbox` with `detail`);
-        returns "restored" or why it could not be."""
+        returns "restored" or why it could not be. A folder row it refuses is
+        recorded by `write_refusals`, after the unit this runs in."""
         store = self._s.store
         note = f"incident {incident}: undo {action}"
         refused: list[str] = []
@@ -57,7 +68,7 @@ class Restoring:
             crossing = check_folders(self._s.keyring.sealer(owner), owner, [row])
             if crossing is None:
                 return row
-            self._s.audit.append(
+            self._refusals.append(
                 record(
                     self.principal, crossing.owner, "", [crossing.item], [], Part.NONE,
                     Action.RESTORE, Outcome.REFUSED, f"{note}: {crossing.detail}",
