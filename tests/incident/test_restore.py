@@ -107,19 +107,22 @@ def test_cli_list_notify_and_restore(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["--data", data, "incident", "notify", "--incident", "999"]) == 1  # unknown
 
 
-def test_a_folder_row_that_is_not_the_owners_is_refused_not_restored_into(
-    tmp_path: Path,
-) -> None:
-    from mailward.access.restoring import REFUSED_FOLDER
-
+def _moved_to_an_archive_not_alices(tmp_path: Path, *, expunged: bool) -> tuple[World, str, int]:
+    """A world where carol moved alice's message to Archive (and expunged it
+    there), then alice's Archive row came to carry bob's Archive seal; and the
+    incident that reports it."""
     w = build_world(tmp_path / "data")
     since = time.time_ns() // 1000
     item = w.deliver("alice", "statement")
     store, alice = w.rt.services.store, AccountId(w.users["alice"].account_id)
     archive = next(b for b in store.mailboxes(alice) if b.name == "Archive")
     store.move_message(alice, MessageId(item), archive.id, None)
-    _by_carol(w, item, "move", "INBOX", "to Archive")
-    with w.rt.db.write() as c:  # alice's Archive row carrying bob's Archive seal
+    if expunged:
+        store.expunge_message(alice, MessageId(item), "carol", 30 * 86400 * 10**6)
+        _by_carol(w, item, "expunge", "Archive", "")
+    else:
+        _by_carol(w, item, "move", "INBOX", "to Archive")
+    with w.rt.db.write() as c:
         c.execute(
             "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes WHERE name = 'Archive'"
             " AND account_id = ?) WHERE id = ?",
@@ -127,8 +130,17 @@ def test_a_folder_row_that_is_not_the_owners_is_refused_not_restored_into(
         )
     report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
     assert report.incident is not None
+    return w, item, report.incident
+
+
+def test_a_folder_row_that_is_not_the_owners_is_refused_not_restored_into(
+    tmp_path: Path,
+) -> None:
+    from mailward.access.restoring import REFUSED_FOLDER
+
+    w, item, incident = _moved_to_an_archive_not_alices(tmp_path, expunged=False)
     refused_before = sum(1 for r in all_records(w.rt.db) if r.outcome == "refused")
-    ((_a, _item, _change, outcome),) = w.rt.incident_restore(report.incident)
+    ((_a, _item, _change, outcome),) = w.rt.incident_restore(incident)
     assert outcome == REFUSED_FOLDER
     refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
     assert len(refused) == refused_before + 1 and refused[-1].action == "restore"
@@ -141,22 +153,8 @@ def test_a_refusal_stays_recorded_when_its_undo_fails_later(
     # Expunged from Archive, whose row is not alice's now: INBOX is taken instead,
     # and putting the message back there fails (disk full, say). The undo's unit
     # is rolled back; the refusal of the Archive row is recorded all the same.
-    w = build_world(tmp_path / "data")
-    since = time.time_ns() // 1000
-    item = w.deliver("alice", "statement")
-    store, alice = w.rt.services.store, AccountId(w.users["alice"].account_id)
-    archive = next(b for b in store.mailboxes(alice) if b.name == "Archive")
-    store.move_message(alice, MessageId(item), archive.id, None)
-    store.expunge_message(alice, MessageId(item), "carol", 30 * 86400 * 10**6)
-    _by_carol(w, item, "expunge", "Archive", "")
-    with w.rt.db.write() as c:  # alice's Archive row carrying bob's Archive seal
-        c.execute(
-            "UPDATE mailboxes SET seal = (SELECT seal FROM mailboxes WHERE name = 'Archive'"
-            " AND account_id = ?) WHERE id = ?",
-            (w.users["bob"].account_id, archive.id),
-        )
-    report = w.rt.incident_report(since, time.time_ns() // 1000 + 1)
-    assert report.incident is not None
+    w, item, incident = _moved_to_an_archive_not_alices(tmp_path, expunged=True)
+    store = w.rt.services.store
 
     def full(*args: object) -> None:
         raise OSError("disk full")
@@ -164,7 +162,7 @@ def test_a_refusal_stays_recorded_when_its_undo_fails_later(
     monkeypatch.setattr(store, "restore_tombstone", full)
     refused_before = sum(1 for r in all_records(w.rt.db) if r.outcome == "refused")
     with pytest.raises(OSError):
-        w.rt.incident_restore(report.incident)
+        w.rt.incident_restore(incident)
     refused = [r for r in all_records(w.rt.db) if r.outcome == "refused"]
     assert len(refused) == refused_before + 1 and refused[-1].action == "restore"
     assert _where(w, item) is None  # still expunged: nothing half done
