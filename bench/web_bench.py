@@ -218,8 +218,7 @@ def core_speeds() -> str:
 def floor_ms(out: str, users: int) -> str:
     """Little's law: with every user asking again the moment a page arrives, the
     mean latency is users / throughput, whatever the order of service."""
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    rate = float(rps.group(1)) if rps else 0.0
+    rate = figures(out)[0]
     return f"  (mean {users} / rate = {1000 * users / rate:.1f} ms)" if rate and users > 1 else ""
 
 

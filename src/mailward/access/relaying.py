@@ -126,9 +126,9 @@ class Relaying:
         BOUNCE_RETRY_S."""
 
         def unit() -> Crossing | None:
-            sealer = self._s.keyring.sealer(q.owner)
             inbox = self._s.store.mailbox_by_name(q.owner, "INBOX")
             if bounce is not None and inbox is not None:
+                sealer = self._s.keyring.sealer(q.owner)
                 crossing = check_folders(sealer, q.owner, [inbox])
                 if crossing is not None:
                     return crossing

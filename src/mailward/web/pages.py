@@ -3,11 +3,11 @@
 import asyncio
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
-from typing import Annotated, cast
+from typing import Annotated, TypeVar, cast
 from urllib.parse import quote
 
 import anyio
@@ -18,7 +18,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from mailward.access import MailAccess
+from mailward.access import MailAccess, Pending
 from mailward.auth import Logins
 from mailward.core.errors import AuthError, InvalidInput
 from mailward.core.mailbox import MailboxInfo
@@ -44,6 +44,9 @@ from mailward.web.session import (
 router = APIRouter(include_in_schema=False)
 LAST_LOGON = "last-logon"  # the feature flag of the after-login banner
 SESSION_MAX_AGE_S = 14 * 86400
+
+
+T = TypeVar("T")
 
 
 def _backend(request: Request) -> WebBackend:
@@ -268,19 +271,30 @@ async def mailbox(request: Request) -> Response:
     def render(view: FolderPage) -> Response:
         return _mailbox_response(request, p, view.folders, mailbox, view.page, None, sent)
 
+    return await _sent_once_recorded(
+        request,
+        lambda: d.mailbox_view_deferred(
+            mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES, folders_up_to=_LOOP_FOLDERS
+        ),
+        render,
+    )
+
+
+async def _sent_once_recorded(
+    request: Request, start: Callable[[], Pending[T]], render: Callable[[T], Response]
+) -> Response:
+    """A page of a door's two-step call (`start`): read, opened and rendered on
+    the event loop when the call could, and sent once its record is written
+    (with the records of the other pages of this turn: the loop's second visit to
+    the request is only the send). Otherwise (large, not there, a crossing to
+    refuse) all the rest in the pool, outside the bound on pages in flight (which
+    is for pages holding what they read), shielded: a refusal, once it is due,
+    is recorded even if the request is cancelled."""
     recorder, in_flight = _per_app(request)
     async with in_flight:
-        pending = d.mailbox_view_deferred(
-            mailbox, limit=50, cursor=cursor, open_up_to=_LOOP_BYTES, folders_up_to=_LOOP_FOLDERS
-        )
+        pending = start()
         if pending.opened:
-            # Rendered now, sent once the listing is recorded (with the records of
-            # the other pages of this turn): the loop's second visit to the
-            # request is only the send.
             return await recorder.complete(pending.shaped(render))
-    # Large, or a crossing to refuse: all the rest in the pool (outside the bound
-    # on pages in flight, which is for pages holding what they read). Shielded: a
-    # refusal, once it is due, is recorded even if the request is cancelled.
     with anyio.CancelScope(shield=True):
         response = await run_in_threadpool(lambda: render(pending.complete()))
     return response
@@ -377,18 +391,13 @@ async def message(request: Request) -> Response:
     def render(page: MessagePage) -> Response:
         return _message_page(request, p, page, mailbox, images)
 
-    recorder, in_flight = _per_app(request)
-    async with in_flight:
-        pending = d.message_view_deferred(
+    return await _sent_once_recorded(
+        request,
+        lambda: d.message_view_deferred(
             message_id, open_up_to=_LOOP_MESSAGE_BYTES, folders_up_to=_LOOP_FOLDERS
-        )
-        if pending.opened:
-            return await recorder.complete(pending.shaped(render))
-    # Large, not there, or a crossing to refuse: all the rest in the pool, shielded
-    # (a refusal, once due, is recorded even if the request is cancelled).
-    with anyio.CancelScope(shield=True):
-        response = await run_in_threadpool(lambda: render(pending.complete()))
-    return response
+        ),
+        render,
+    )
 
 
 def _message_page(
