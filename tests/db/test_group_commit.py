@@ -11,7 +11,14 @@ import pytest
 
 import mailward.db.sqlite as sqlite_module
 from mailward.db import Database
-from mailward.db.sqlite import CHECKPOINT_COMMITS, _copy_ahead
+from mailward.db.sqlite import (
+    CATCH_UP_COPIES,
+    CATCH_UP_FRAMES,
+    CHECKPOINT_COMMITS,
+    COPY_AHEAD_COMMITS,
+    _catch_up,
+    _copy_ahead,
+)
 
 
 def _db(tmp_path: Path) -> Database:
@@ -286,6 +293,74 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(
     assert len(copies) >= 3 and all(copied > 0 for _log, copied in copies)
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == commits
     db.close()
+
+
+def test_the_wal_is_copied_ahead_between_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every COPY_AHEAD_COMMITS commits the thread copies the WAL back, beside the
+    writers, so that no flush of the database file holds a checkpoint's worth of
+    pages (a commit's flush of the WAL waits behind it); the checkpoint under the
+    lock still waits for CHECKPOINT_COMMITS."""
+    copies: list[tuple[int, int]] = []
+    checkpoints: list[int] = []
+
+    def copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
+        copies.append(_copy_ahead(conn))
+        return copies[-1]
+
+    checkpoint = Database._checkpoint
+
+    def counted(self: Database) -> None:
+        checkpoints.append(1)
+        checkpoint(self)
+
+    monkeypatch.setattr(sqlite_module, "_copy_ahead", copy_ahead)
+    monkeypatch.setattr(Database, "_checkpoint", counted)
+    db = _db(tmp_path)
+    k = 0
+    for block in range(3):
+        for _ in range(COPY_AHEAD_COMMITS):
+            k += 1
+            written = db.try_run(
+                lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
+            )
+            assert written is not None
+            written.settle()
+        deadline = time.monotonic() + 10
+        while len(copies) <= block and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(copies) > block, f"no copy ahead after {k} commits"
+    assert 3 * COPY_AHEAD_COMMITS < CHECKPOINT_COMMITS and checkpoints == []
+    assert all(copied == log > 0 for log, copied in copies)  # each copied all it found
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == k
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("logs", "copies"),
+    [
+        ([9000, 9000 + CATCH_UP_FRAMES + 30, 9000 + 2 * CATCH_UP_FRAMES], 3),  # caught up
+        ([9000 + i * (CATCH_UP_FRAMES + 1) for i in range(9)], CATCH_UP_COPIES),  # never
+        ([9000, 3], 2),  # the WAL started over between two copies
+        ([CATCH_UP_FRAMES - 1], 1),  # little to copy in the first place
+    ],
+)
+def test_copies_before_a_checkpoint_stop_once_they_catch_up(
+    monkeypatch: pytest.MonkeyPatch, logs: list[int], copies: int
+) -> None:
+    """Before the checkpoint under the lock, copies follow one another until one
+    finds fewer than CATCH_UP_FRAMES new frames (at most CATCH_UP_COPIES), so that
+    the writers wait for little more than a flush of those."""
+    seen: list[int] = []
+
+    def copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
+        seen.append(logs[len(seen)])
+        return seen[-1], seen[-1]
+
+    monkeypatch.setattr(sqlite_module, "_copy_ahead", copy_ahead)
+    _catch_up(sqlite3.connect(":memory:"), CATCH_UP_COPIES)
+    assert len(seen) == copies
 
 
 def test_the_copy_ahead_of_a_checkpoint_goes_on_while_another_process_writes(
