@@ -3,13 +3,21 @@ sockets, a real socket pair per worker, the workers' receivers on an event loop.
 
 import asyncio
 import errno
+import http.client
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from mailward import handoff
+from mailward.serve import _WebServer
 from mailward.sockets import bind
 
 pytestmark = pytest.mark.skipif(not handoff.possible(), reason="needs SCM_RIGHTS (Linux)")
@@ -82,7 +90,7 @@ class _Workers:
         self.listener = listener
         self.d = handoff.Dispatcher(listener, n)
         self.adopted: list[list[socket.socket]] = [[] for _ in range(n)]
-        self.receivers = [handoff.Receiver(self.d.channel(i), self.d.closed, i) for i in range(n)]
+        self.receivers = [handoff.Receiver(self.d.channel(i), self.d.shared, i) for i in range(n)]
         self.clients: list[socket.socket] = []
 
     async def __aenter__(self) -> "_Workers":
@@ -233,7 +241,7 @@ def test_a_receiver_stops_when_the_parent_is_gone(listener: socket.socket) -> No
     async def scenario() -> bool:
         d = handoff.Dispatcher(listener, 1)
         end = d.channel(0)
-        r = handoff.Receiver(end, d.closed, 0)
+        r = handoff.Receiver(end, d.shared, 0)
         r.start(lambda s: s.close())
         d.gone(0)  # the parent's end closes: EOF for the worker
         for _ in range(100):
@@ -269,3 +277,180 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
         end.close()
         d.close()
         sock.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _windows(w: _Workers, clock: _Clock, means_ms: list[float], windows: int) -> list[bool]:
+    """A first window, then `windows` more, in which worker i answers every
+    response in means_ms[i] ms (the last worker first: each window's first
+    response publishes the one before, and worker 0 compares it with the
+    others'); whether worker 0 would shed, asked (as the middleware asks) at the
+    start of a response, in each of the `windows`."""
+    shed = []
+    for n in range(windows + 1):
+        if n:
+            clock.now += handoff.WINDOW_S
+        for _ in range(handoff.WINDOW_MIN):
+            for r, mean in reversed(list(zip(w.receivers, means_ms, strict=True))):
+                r.answered(mean / 1000)
+        if n:
+            shed.append(w.receivers[0].shed_now())
+    return shed
+
+
+def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goes_elsewhere(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker 0 answers in 30 ms, worker 1 in 20 (a slower core): after
+    SHED_WINDOWS windows in a row worker 0 sheds one connection, and the
+    parent hands the next one accepted (the client's reconnection) to worker 1
+    although worker 0 then has fewer open; the one after goes by count again."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+    clock = _Clock()
+
+    async def scenario() -> tuple[list[bool], list[int], list[int]]:
+        async with _Workers(listener, 2) as w:
+            await w.hand(4)
+            for r in w.receivers:
+                r.clock = clock
+            shed = _windows(w, clock, [30.0, 20.0], handoff.SHED_WINDOWS + 1)
+            w.adopted[0].pop().close()  # as uvicorn closes it after that response
+            await w.hand(1)
+            moved = w.counts()
+            await w.hand(1)
+            return shed, moved, w.counts()
+
+    shed, moved, after = asyncio.run(scenario())
+    assert shed == [False] * (handoff.SHED_WINDOWS - 1) + [True, False]
+    assert moved == [1, 3]  # to worker 1, with 3 open against worker 0's 1
+    assert after == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("means_ms", "stale"),
+    [
+        ([23.0, 20.0], False),  # within SHED_MARGIN: no queue worth a reconnection
+        ([4.0, 2.0], False),  # twice as slow, but 2 ms apart: light load
+        ([30.0, 20.0], True),  # the other's mean is no longer published (it died)
+    ],
+)
+def test_no_shedding_within_the_margin_at_light_load_or_beside_a_silent_worker(
+    listener: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    means_ms: list[float],
+    stale: bool,
+) -> None:
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+    clock = _Clock()
+
+    async def scenario() -> list[bool]:
+        async with _Workers(listener, 2) as w:
+            await w.hand(4)
+            for r in w.receivers:
+                r.clock = clock
+            if stale:
+                _windows(w, clock, means_ms, 1)
+                clock.now += handoff.FRESH_S
+                w.receivers = w.receivers[:1]  # worker 1 answers no more
+                means_ms[1:] = []
+            return _windows(w, clock, means_ms, 3 * handoff.SHED_WINDOWS)
+
+    assert not any(asyncio.run(scenario()))
+
+
+def test_a_worker_with_one_connection_does_not_shed_it(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+    clock = _Clock()
+
+    async def scenario() -> list[bool]:
+        async with _Workers(listener, 2) as w:
+            await w.hand(2)  # one each
+            for r in w.receivers:
+                r.clock = clock
+            return _windows(w, clock, [40.0, 20.0], 3 * handoff.SHED_WINDOWS)
+
+    assert not any(asyncio.run(scenario()))
+
+
+def test_a_shed_connection_is_closed_by_uvicorn_and_its_reconnection_goes_to_the_other(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole way, in one process: a real uvicorn serving handed connections
+    through `Balancing` (as a worker does) answers in ~10 ms while worker 1
+    answers in 1 ms; a response then carries `Connection: close`, uvicorn closes
+    that connection after it, and the parent hands the client's next connection
+    to worker 1 although worker 0 has fewer open (2 against 3)."""
+    monkeypatch.setattr(handoff, "WINDOW_S", 0.05)
+    monkeypatch.setattr(handoff, "WINDOW_MIN", 1)
+    monkeypatch.setattr(handoff, "SHED_WINDOWS", 2)
+
+    async def slow(request: Request) -> PlainTextResponse:
+        await asyncio.sleep(0.01)
+        return PlainTextResponse("ok")
+
+    d = handoff.Dispatcher(listener, 2)
+    worker = handoff.Receiver(d.channel(0), d.shared, 0)
+    other_end = d.channel(1)
+    other = handoff.Receiver(other_end, d.shared, 1)  # only publishes its mean here
+    config = uvicorn.Config(
+        handoff.Balancing(Starlette(routes=[Route("/", slow)]), worker),
+        log_level="warning", lifespan="off", http="httptools",
+    )  # fmt: skip
+    server = _WebServer(config)
+    server.sock, server.handed, server._adopting = None, worker, set()
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[]),), daemon=True)
+    thread.start()
+    clients: list[socket.socket] = []
+    got: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        d.ready(0)  # worker 1 not yet: these three go to worker 0
+        clients = _connect(listener, 3)
+        assert _accept_all(d, 3) == 3
+        d.ready(1)  # and the next three to worker 1, which has none
+        clients += _connect(listener, 3)
+        assert _accept_all(d, 3) == 3
+        got = _received(other_end)
+        assert d.open_count(0) == d.open_count(1) == len(got) == 3
+        port = listener.getsockname()[1]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.sock = clients[0]
+        peer = clients[0].dup()  # http.client closes its own on `Connection: close`
+        clients.append(peer)
+        closed_after = 0
+        for n in range(1, 200):
+            other.answered(0.001)
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            assert response.read() == b"ok"
+            if response.getheader("connection") == "close":
+                closed_after = n
+                break
+        assert closed_after, "worker 0 never shed a connection"
+        assert peer.recv(1) == b""  # closed by the server after that response
+        assert d.open_count(0) == 2 and d.open_count(1) == 3
+        clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        assert _accept_all(d, 1) == 1
+        moved = _received(other_end)
+        got += moved
+        assert [s.getpeername() for s in moved] == [clients[-1].getsockname()]
+        assert d.open_count(0) == 2 and d.open_count(1) == 4
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        other.stop()
+        for s in [*clients, *got]:
+            s.close()
+        d.close()

@@ -30,6 +30,7 @@ from functools import partial
 
 import anyio.to_thread
 import uvicorn
+from starlette.types import ASGIApp
 
 from mailward import handoff
 from mailward.config import Settings, listen_address
@@ -193,8 +194,11 @@ def _web_server(
 ) -> _WebServer | None:
     if not isinstance(where, socket.socket) and handed is None:
         return None
+    app: ASGIApp = create_app(rt.web_backend(queued))
+    if handed is not None:
+        app = handoff.Balancing(app, handed)
     config = uvicorn.Config(
-        create_app(rt.web_backend(queued)),
+        app,
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -427,7 +431,7 @@ class _Supervisor:
                 }
                 handed = None
                 if self.dispatcher is not None and channel is not None:
-                    handed = handoff.Receiver(channel, self.dispatcher.closed, index)
+                    handed = handoff.Receiver(channel, self.dispatcher.shared, index)
                 asyncio.run(serve(rt, tell, own, chores=index == 0, handed=handed))
             finally:
                 rt.close()
