@@ -95,9 +95,8 @@ def _copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
     Outside the lock, it can meet another process's checkpoint (one of them
     finds the other busy: its checkpoint is tried again CHECKPOINT_RETRY commits
     later); and a copy that catches up with the writers (at a lull: under load
-    they append meanwhile) lets a writer that comes before `_checkpoint` takes
-    its turn restart the WAL, as SQLite does: at most one such restart a
-    checkpoint, at a lull."""
+    they append meanwhile) lets the next writer restart the WAL, as SQLite
+    does: at most one such restart a copy, at a lull."""
     try:
         _busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except sqlite3.Error:
