@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from mailward import handoff
 from mailward.serve import _WebServer
@@ -287,9 +288,11 @@ class _Clock:
         return self.now
 
 
-def _windows(w: _Workers, clock: _Clock, means_ms: list[float], windows: int) -> list[bool]:
+def _windows(
+    receivers: list[handoff.Receiver], clock: _Clock, times_ms: list[float], windows: int
+) -> list[bool]:
     """A first window, then `windows` more, in which worker i answers every
-    response in means_ms[i] ms (the last worker first: each window's first
+    response in times_ms[i] ms (the last worker first: each window's first
     response publishes the one before, and worker 0 compares it with the
     others'); whether worker 0 would shed, asked (as the middleware asks) at the
     start of a response, in each of the `windows`."""
@@ -298,10 +301,10 @@ def _windows(w: _Workers, clock: _Clock, means_ms: list[float], windows: int) ->
         if n:
             clock.now += handoff.WINDOW_S
         for _ in range(handoff.WINDOW_MIN):
-            for r, mean in reversed(list(zip(w.receivers, means_ms, strict=True))):
-                r.answered(mean / 1000)
+            for r, ms in reversed(list(zip(receivers, times_ms, strict=True))):
+                r.answered(ms / 1000)
         if n:
-            shed.append(w.receivers[0].shed_now())
+            shed.append(receivers[0].shed_now())
     return shed
 
 
@@ -320,7 +323,7 @@ def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goe
             await w.hand(4)
             for r in w.receivers:
                 r.clock = clock
-            shed = _windows(w, clock, [30.0, 20.0], handoff.SHED_WINDOWS + 1)
+            shed = _windows(w.receivers, clock, [30.0, 20.0], handoff.SHED_WINDOWS + 1)
             w.adopted[0].pop().close()  # as uvicorn closes it after that response
             await w.hand(1)
             moved = w.counts()
@@ -334,7 +337,7 @@ def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goe
 
 
 @pytest.mark.parametrize(
-    ("means_ms", "stale"),
+    ("times_ms", "stale"),
     [
         ([23.0, 20.0], False),  # within SHED_MARGIN: no queue worth a reconnection
         ([4.0, 2.0], False),  # twice as slow, but 2 ms apart: light load
@@ -344,7 +347,7 @@ def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goe
 def test_no_shedding_within_the_margin_at_light_load_or_beside_a_silent_worker(
     listener: socket.socket,
     monkeypatch: pytest.MonkeyPatch,
-    means_ms: list[float],
+    times_ms: list[float],
     stale: bool,
 ) -> None:
     monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
@@ -355,17 +358,17 @@ def test_no_shedding_within_the_margin_at_light_load_or_beside_a_silent_worker(
             await w.hand(4)
             for r in w.receivers:
                 r.clock = clock
+            answering = w.receivers
             if stale:
-                _windows(w, clock, means_ms, 1)
+                _windows(answering, clock, times_ms, 1)
                 clock.now += handoff.FRESH_S
-                w.receivers = w.receivers[:1]  # worker 1 answers no more
-                means_ms[1:] = []
-            return _windows(w, clock, means_ms, 3 * handoff.SHED_WINDOWS)
+                answering, times_ms[1:] = answering[:1], []  # worker 1 answers no more
+            return _windows(answering, clock, times_ms, 3 * handoff.SHED_WINDOWS)
 
     assert not any(asyncio.run(scenario()))
 
 
-def test_a_worker_with_one_connection_does_not_shed_it(
+def test_a_worker_with_one_connection_does_not_shed_it_nor_later_once_even(
     listener: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
@@ -373,10 +376,18 @@ def test_a_worker_with_one_connection_does_not_shed_it(
 
     async def scenario() -> list[bool]:
         async with _Workers(listener, 2) as w:
-            await w.hand(2)  # one each
+            await w.hand(2)
+            assert w.counts() == [1, 1]
             for r in w.receivers:
                 r.clock = clock
-            return _windows(w, clock, [40.0, 20.0], 3 * handoff.SHED_WINDOWS)
+            shed = _windows(w.receivers, clock, [40.0, 20.0], 3 * handoff.SHED_WINDOWS)
+            assert w.d._shed_pending(0) == 0
+            # Even again, then a second connection: the shed it could not make
+            # while slower is not made now.
+            _windows(w.receivers, clock, [20.0, 20.0], 2)
+            await w.hand(2)
+            assert w.counts() == [2, 2]
+            return [*shed, w.receivers[0].shed_now()]
 
     assert not any(asyncio.run(scenario()))
 
@@ -385,7 +396,7 @@ def test_a_shed_connection_is_closed_by_uvicorn_and_its_reconnection_goes_to_the
     listener: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The whole way, in one process: a real uvicorn serving handed connections
-    through `Balancing` (as a worker does) answers in ~10 ms while worker 1
+    through `Balancing` (as a worker does) answers GETs in ~10 ms while worker 1
     answers in 1 ms; a response then carries `Connection: close`, uvicorn closes
     that connection after it, and the parent hands the client's next connection
     to worker 1 although worker 0 has fewer open (2 against 3)."""
@@ -450,7 +461,69 @@ def test_a_shed_connection_is_closed_by_uvicorn_and_its_reconnection_goes_to_the
     finally:
         server.should_exit = True
         thread.join(10)
+        assert not thread.is_alive(), "server did not stop"
         other.stop()
         for s in [*clients, *got]:
             s.close()
         d.close()
+
+
+def test_only_plain_requests_are_timed_or_shed(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST (its body's pace is the client's, and closing over unread input
+    resets the connection), HTTP/1.0 and a request that closes its connection
+    itself are neither timed nor shed; a kept-alive GET is both."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+    clock = _Clock()
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        clock.now += 0.005
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def request(
+        method: str, version: str = "1.1", headers: list[tuple[bytes, bytes]] | None = None
+    ) -> Scope:
+        return {"type": "http", "method": method, "http_version": version,
+                "headers": headers or [], "path": "/"}  # fmt: skip
+
+    async def call(app: handoff.Balancing, scope: Scope) -> list[Message]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await app(scope, receive, send)
+        return sent
+
+    async def scenario() -> tuple[list[bool], int, bool]:
+        async with _Workers(listener, 2) as w:
+            await w.hand(4)
+            for r in w.receivers:
+                r.clock = clock
+            # One window short of a shed: worker 0 slower in all but the last.
+            _windows(w.receivers, clock, [30.0, 20.0], handoff.SHED_WINDOWS - 1)
+            app = handoff.Balancing(ok, w.receivers[0])
+            pending = len(w.receivers[0]._window)
+            closes = []
+            for scope in (
+                request("POST"),
+                request("GET", "1.0"),
+                request("GET", headers=[(b"connection", b"Close")]),
+            ):
+                sent = await call(app, scope)
+                closes.append((b"connection", b"close") in sent[0]["headers"])
+            untimed = len(w.receivers[0]._window) - pending
+            clock.now += handoff.WINDOW_S  # the last window ends: worker 1's, then 0's
+            w.receivers[1].answered(0.02)
+            w.receivers[0].answered(0.03)
+            sent = await call(app, request("GET"))
+            return closes, untimed, (b"connection", b"close") in sent[0]["headers"]
+
+    closes, untimed, shed = asyncio.run(scenario())
+    assert closes == [False, False, False] and untimed == 0
+    assert shed

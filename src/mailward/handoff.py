@@ -28,13 +28,18 @@ Connections that stay open stay where they were placed, and two workers are not
 always equally fast: a shared host's cores can run at unequal speeds for minutes
 (0.9 s against 1.3-1.4 s for the same loop, in session 13), and then the slower
 worker's 25 connections set everyone's p99 (a trace inside both: p50 41 ms on
-one, 66 ms on the other). So each worker publishes the mean time of its recent
-responses (`WINDOW_S`), and one whose mean is well above another's
-(`SHED_MARGIN`, `SHED_MIN_S`) for `SHED_WINDOWS` windows in a row closes one
-connection after its next response (`Connection: close`) and counts it in the
-shared page: the parent hands the next connection it accepts (the client's
-reconnection, as HTTP clients do on such a close) to another worker. Connections
-move until the means are within the margin. Measured (session 14, one worker
+one, 66 ms on the other). So each worker publishes the median time of its
+recent responses to plain requests (`WINDOW_S`; GET or HEAD over HTTP/1.1 kept
+alive: no upload's pace, which a client sets, and no outlier moves it), and one
+whose median is well above another's (`SHED_MARGIN`, `SHED_MIN_S`) for
+`SHED_WINDOWS` windows in a row closes one such connection after its next
+response (`Connection: close`) and counts it in the shared page: the parent
+hands the next connection it accepts (the client's reconnection, as HTTP clients
+do on such a close) to another worker. Connections move until the medians are
+within the margin. That next connection need not be the reconnection (another
+client's may come first), and a worker that sheds still takes its share of new
+connections by count: clients that open connections often are spread by count
+anyway, and this moves the ones that stay. Measured (session 14, one worker
 pinned beside a busy loop taking 80 % of its core, 50 users back to back): p99
 64.2-72.7 ms against 68.5-79.4 without, at 3-6 % fewer pages/s. With a margin of
 20 % instead of 30, connections also moved on a host whose cores were even, and
@@ -64,20 +69,20 @@ ACCEPT_PAUSE_S = 0.1  # after accept() fails for want of descriptors or memory
 _BURST = 64  # connections accepted per wake-up of the parent
 
 # Moving connections away from a slower worker (see the module's docstring).
-WINDOW_S = 0.2  # a worker's mean response time is taken over windows this long,
+WINDOW_S = 0.2  # a worker's median response time is taken over windows this long,
 WINDOW_MIN = 20  # of at least this many responses (fewer: nothing published)
-FRESH_S = 1.0  # a mean published longer ago than this is not compared
-SHED_MARGIN = 0.3  # a worker sheds when its mean exceeds another's by this share
+FRESH_S = 1.0  # a median published longer ago than this is not compared
+SHED_MARGIN = 0.3  # a worker sheds when its median exceeds another's by this share
 SHED_MIN_S = 0.003  # and by this much (a few ms apart at light load is no queue),
 SHED_WINDOWS = 3  # at the end of this many windows in a row (a stall is shorter)
 
 # The shared page, one slot per worker: connections it has closed and connections
-# it has shed (written only by the worker), its mean response time (seconds) and
-# when that window ended (time.monotonic(), the same clock in every process).
+# it has shed (written only by the worker), its median response time (seconds)
+# and when that window ended (time.monotonic(), the same clock in every process).
 _SLOT = struct.Struct("qqdd")
 _CLOSED = struct.Struct("q")  # at the slot's start
 _SHED = struct.Struct("q")  # at 8
-_MEAN = struct.Struct("dd")  # at 16
+_TIME = struct.Struct("dd")  # at 16
 
 
 def possible() -> bool:
@@ -126,6 +131,7 @@ class Dispatcher:
         end = self._ends.pop(index, None)
         if end is not None:
             end.close()
+            _TIME.pack_into(self.shared, index * _SLOT.size + 16, 0.0, 0.0)  # not compared
 
     def open_count(self, index: int) -> int:
         """Connections handed to worker `index` that it has not closed yet."""
@@ -222,10 +228,9 @@ class Receiver:
         self._shared = shared
         self._offset = index * _SLOT.size
         self._others = [i * _SLOT.size for i in range(len(shared) // _SLOT.size) if i != index]
-        # This worker's responses in the current window (loop only), its sheds.
+        # This worker's response times in the current window (loop only), its sheds.
         self._window_end = 0.0
-        self._window_total = 0.0
-        self._window_count = 0
+        self._window: list[float] = []
         self._slower = 0  # windows in a row that ended well above another worker's
         self._shed_due = False
         self._sheds = 0
@@ -337,26 +342,25 @@ class Receiver:
 
     def answered(self, seconds: float) -> None:
         """One response took `seconds`, from the request to its last byte handed to
-        the transport. When the window ends its mean is published and compared."""
+        the transport. When the window ends its median is published and compared."""
         now = self.clock()
         if now >= self._window_end:
-            if self._window_count >= WINDOW_MIN:
-                mean = self._window_total / self._window_count
-                _MEAN.pack_into(self._shared, self._offset + 16, mean, now)
-                self._compare(mean, now)
+            if len(self._window) >= WINDOW_MIN:
+                median = sorted(self._window)[len(self._window) // 2]
+                _TIME.pack_into(self._shared, self._offset + 16, median, now)
+                self._compare(median, now)
             self._window_end = now + WINDOW_S
-            self._window_total = 0.0
-            self._window_count = 0
-        self._window_total += seconds
-        self._window_count += 1
+            self._window = []
+        self._window.append(seconds)
 
     def _compare(self, mine: float, now: float) -> None:
-        faster = [m for m in (self._mean(o, now) for o in self._others) if m is not None]
+        faster = [m for m in (self._median(o, now) for o in self._others) if m is not None]
         best = min(faster, default=mine)
         if mine > best * (1 + SHED_MARGIN) and mine - best > SHED_MIN_S:
             self._slower += 1
         else:
             self._slower = 0
+            self._shed_due = False  # a shed not made yet is no longer wanted
         if self._slower >= SHED_WINDOWS:
             self._slower = 0
             self._shed_due = True
@@ -372,9 +376,9 @@ class Receiver:
         _SHED.pack_into(self._shared, self._offset + 8, self._sheds)
         return True
 
-    def _mean(self, offset: int, now: float) -> float | None:
-        mean, at = _MEAN.unpack_from(self._shared, offset + 16)
-        return float(mean) if now - at <= FRESH_S else None
+    def _median(self, offset: int, now: float) -> float | None:
+        median, at = _TIME.unpack_from(self._shared, offset + 16)
+        return float(median) if now - at <= FRESH_S else None
 
     def _watch(self) -> None:
         """The watcher thread: counts a connection closed when its peer hangs up,
@@ -404,15 +408,18 @@ class Receiver:
 
 class Balancing:
     """ASGI middleware of a worker whose connections are handed to it: times each
-    response for the receiver's window and, when the receiver says so, closes
-    that response's connection after it (`Connection: close`)."""
+    response to a plain request (`_plain`) for the receiver's window and, when
+    the receiver says so, closes that response's connection after it
+    (`Connection: close`). Other requests pass untouched: an upload's time is
+    the client's pace, and a response sent before a request's body was read
+    could be lost to the reset that closing over unread input sends."""
 
     def __init__(self, app: ASGIApp, receiver: Receiver) -> None:
         self.app = app
         self.receiver = receiver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _plain(scope):
             await self.app(scope, receive, send)
             return
         receiver = self.receiver
@@ -427,6 +434,17 @@ class Balancing:
                 receiver.answered(receiver.clock() - start)
 
         await self.app(scope, receive, timed)
+
+
+def _plain(scope: Scope) -> bool:
+    """GET or HEAD over HTTP/1.1, its connection to be kept alive."""
+    return (
+        scope["method"] in ("GET", "HEAD")
+        and scope["http_version"] == "1.1"
+        and not any(
+            name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
+        )
+    )
 
 
 def _hung_up(fd: int) -> bool:

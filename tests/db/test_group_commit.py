@@ -262,10 +262,10 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(
     db = _db(tmp_path)
     wal = tmp_path / "t.db-wal"
     commits = 4 * CHECKPOINT_COMMITS
-    first = 0  # the WAL's size before the first checkpoint
+    each = 0  # what a commit adds to the WAL (before any copy or checkpoint)
     for k in range(commits):
-        if k == CHECKPOINT_COMMITS - 1:
-            first = wal.stat().st_size
+        if k == COPY_AHEAD_COMMITS // 2:
+            each = wal.stat().st_size // k
         if k % 2:
             db.run(
                 lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
@@ -285,28 +285,28 @@ def test_the_wal_is_copied_back_and_started_over_by_flushing_threads(
             helper.start()
             written.settle()
             helper.join()
-    # Without checkpoints the WAL would hold every commit's pages: four times
-    # `first`. Started over after each, it is never much larger than `first`.
-    assert first > CHECKPOINT_COMMITS * 4096 / 2
-    assert wal.stat().st_size < 1.5 * first
+    # Without checkpoints the WAL would hold every commit's pages. Started over at
+    # each (every CHECKPOINT_COMMITS commits, or sooner where the writers were
+    # found idle), its file never grows much beyond one period's worth.
+    assert each > 4096
+    assert wal.stat().st_size < 1.5 * CHECKPOINT_COMMITS * each
     # Each checkpoint was given its head start, beside the writers.
     assert len(copies) >= 3 and all(copied > 0 for _log, copied in copies)
     assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == commits
     db.close()
 
 
-def test_the_wal_is_copied_ahead_between_checkpoints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every COPY_AHEAD_COMMITS commits the thread copies the WAL back, beside the
-    writers, so that no flush of the database file holds a checkpoint's worth of
-    pages (a commit's flush of the WAL waits behind it); the checkpoint under the
-    lock still waits for CHECKPOINT_COMMITS."""
+def _counting(
+    monkeypatch: pytest.MonkeyPatch, after_copy: Callable[[], None] = lambda: None
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """The copies ahead (their results) and the checkpoints under the lock that
+    the checkpointing thread makes from now on; `after_copy` runs after each copy."""
     copies: list[tuple[int, int]] = []
     checkpoints: list[int] = []
 
     def copy_ahead(conn: sqlite3.Connection) -> tuple[int, int]:
         copies.append(_copy_ahead(conn))
+        after_copy()
         return copies[-1]
 
     checkpoint = Database._checkpoint
@@ -317,23 +317,71 @@ def test_the_wal_is_copied_ahead_between_checkpoints(
 
     monkeypatch.setattr(sqlite_module, "_copy_ahead", copy_ahead)
     monkeypatch.setattr(Database, "_checkpoint", counted)
+    return copies, checkpoints
+
+
+def _loop_writes(db: Database, first: int, n: int) -> None:
+    """`n` commits the event loop's way (`try_run`, which starts the thread)."""
+    for k in range(first, first + n):
+        written = db.try_run(
+            lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
+        )
+        assert written is not None
+        written.settle()
+
+
+def _wait_for(what: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not what() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_the_wal_is_copied_ahead_between_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every COPY_AHEAD_COMMITS commits the thread copies the WAL back, beside the
+    writers, so that no flush of the database file holds a checkpoint's worth of
+    pages (a commit's flush of the WAL waits behind it). While writers go on (here
+    another process's, committing after every copy), the checkpoint under the
+    lock still waits for CHECKPOINT_COMMITS."""
     db = _db(tmp_path)
-    k = 0
+    other = Database(tmp_path / "t.db")  # another process's writer
+    written: list[int] = []
+
+    def meanwhile() -> None:
+        written.append(1)
+        other.run(lambda c: c.execute("INSERT INTO t (k) VALUES (?)", (-len(written),)))
+
+    copies, checkpoints = _counting(monkeypatch, meanwhile)
     for block in range(3):
-        for _ in range(COPY_AHEAD_COMMITS):
-            k += 1
-            written = db.try_run(
-                lambda c, k=k: c.execute("INSERT INTO t (k, who) VALUES (?, ?)", (k, "x" * 3000))
-            )
-            assert written is not None
-            written.settle()
-        deadline = time.monotonic() + 10
-        while len(copies) <= block and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert len(copies) > block, f"no copy ahead after {k} commits"
+        _loop_writes(db, 1 + block * COPY_AHEAD_COMMITS, COPY_AHEAD_COMMITS)
+        # A copy, and a second look that finds the other writer's frames.
+        _wait_for(lambda block=block: len(copies) >= 2 * (block + 1))
+        assert len(copies) == 2 * (block + 1), f"copies after {block + 1} rounds: {copies}"
     assert 3 * COPY_AHEAD_COMMITS < CHECKPOINT_COMMITS and checkpoints == []
     assert all(copied == log > 0 for log, copied in copies)  # each copied all it found
-    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == k
+    count = db.read().execute("SELECT count(*) FROM t").fetchone()[0]
+    assert count == 3 * COPY_AHEAD_COMMITS + len(written)
+    other.close()
+    db.close()
+
+
+def test_writers_found_idle_have_the_wal_started_over_by_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy ahead that took every frame, with none come since, is followed by the
+    checkpoint on the thread, which starts the WAL over there: not in the next
+    writer, which could be an event loop paying the new header's flush."""
+    copies, checkpoints = _counting(monkeypatch)
+    db = _db(tmp_path)
+    _loop_writes(db, 1, COPY_AHEAD_COMMITS)
+    _wait_for(lambda: checkpoints != [])
+    assert checkpoints == [1] and len(copies) == 2 and copies[0] == copies[1]
+    probe = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    log, _copied = _copy_ahead(probe)  # what the WAL holds now: the restart's frame
+    probe.close()
+    assert 0 < log < copies[0][0]
+    assert db.read().execute("SELECT count(*) FROM t").fetchone()[0] == COPY_AHEAD_COMMITS
     db.close()
 
 
@@ -359,7 +407,9 @@ def test_copies_before_a_checkpoint_stop_once_they_catch_up(
         return seen[-1], seen[-1]
 
     monkeypatch.setattr(sqlite_module, "_copy_ahead", copy_ahead)
-    _catch_up(sqlite3.connect(":memory:"), CATCH_UP_COPIES)
+    conn = sqlite3.connect(":memory:")
+    _catch_up(conn, CATCH_UP_COPIES)
+    conn.close()
     assert len(seen) == copies
 
 

@@ -115,6 +115,13 @@ def _catch_up(conn: sqlite3.Connection, copies: int) -> None:
         seen = log
 
 
+def _idle_after(conn: sqlite3.Connection) -> bool:
+    """Copy ahead; whether that copy took every frame and none came since (a
+    second look: a copy with nothing to do is cheap)."""
+    log, copied = _copy_ahead(conn)
+    return log > 0 and copied == log and _copy_ahead(conn) == (log, log)
+
+
 class Committed(Generic[T]):
     """A unit of work written to the WAL by `try_run`, not yet known durable."""
 
@@ -359,7 +366,8 @@ class Database:
 
     def _checkpoints(self) -> None:
         """The checkpointing thread: a copy ahead each time one is due, and a
-        checkpoint (after copies that catch up) each time one is due."""
+        checkpoint (after copies that catch up) each time one is due or the
+        writers are found idle."""
         copier: sqlite3.Connection | None = None
         try:
             while True:
@@ -372,7 +380,13 @@ class Database:
                 try:
                     if copier is None:
                         copier = _connect(self.path, COPIER_CACHE_KIB)
-                    _catch_up(copier, CATCH_UP_COPIES if checkpoint else 1)
+                    if checkpoint:
+                        _catch_up(copier, CATCH_UP_COPIES)
+                    else:
+                        # Writers idle (nothing new since the copy began): the
+                        # WAL starts over here, not in the next writer, which
+                        # could be an event loop (its header's flush).
+                        checkpoint = _idle_after(copier)
                 except (sqlite3.Error, OSError):
                     # Only a head start: without it the checkpoint copies all of
                     # it under the lock, as before. The thread must not end (the
