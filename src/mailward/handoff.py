@@ -40,10 +40,10 @@ within the margin. That next connection need not be the reconnection (another
 client's may come first), and a worker that sheds still takes its share of new
 connections by count: clients that open connections often are spread by count
 anyway, and this moves the ones that stay. Measured (session 14, one worker
-pinned beside a busy loop taking 80 % of its core, 50 users back to back): p99
-64.2-72.7 ms against 68.5-79.4 without, at 3-6 % fewer pages/s. With a margin of
-20 % instead of 30, connections also moved on a host whose cores were even, and
-the p99 came out 1-3 ms worse; at 30 % none moved there.
+pinned beside a busy loop taking 80 % of its core, 50 users back to back, six
+rounds): p99 55.9-65.2 ms against 63.1-70.4 without, p90 44-48 against 50-55,
+at up to 5 % fewer pages/s. With a 20 % margin (over means), connections also
+moved on a host whose cores were even, and the p99 came out 1-3 ms worse.
 
 Only the web listener is handed off: the mail protocols keep SO_REUSEPORT. Their
 connections switch transports for STARTTLS, and the SMTP ones are short; that
