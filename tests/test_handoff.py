@@ -7,7 +7,7 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
@@ -87,11 +87,16 @@ class _Workers:
     """`n` receivers on the running loop, with what each adopted, the clients and
     the dispatcher (each test's scenario runs inside `async with`)."""
 
-    def __init__(self, listener: socket.socket, n: int) -> None:
+    def __init__(
+        self, listener: socket.socket, n: int, clock: Callable[[], float] | None = None
+    ) -> None:
         self.listener = listener
         self.d = handoff.Dispatcher(listener, n)
         self.adopted: list[list[socket.socket]] = [[] for _ in range(n)]
         self.receivers = [handoff.Receiver(self.d.channel(i), self.d.shared, i) for i in range(n)]
+        if clock is not None:  # the receivers' windows end by this clock
+            for r in self.receivers:
+                r.clock = clock
         self.clients: list[socket.socket] = []
 
     async def __aenter__(self) -> "_Workers":
@@ -288,6 +293,13 @@ class _Clock:
         return self.now
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    """The clock the receivers' windows end by (moved by hand); no sweeps run."""
+    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
+    return _Clock()
+
+
 def _windows(
     receivers: list[handoff.Receiver], clock: _Clock, times_ms: list[float], windows: int
 ) -> list[bool]:
@@ -309,20 +321,16 @@ def _windows(
 
 
 def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goes_elsewhere(
-    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+    listener: socket.socket, clock: _Clock
 ) -> None:
     """Worker 0 answers in 30 ms, worker 1 in 20 (a slower core): after
     SHED_WINDOWS windows in a row worker 0 sheds one connection, and the
     parent hands the next one accepted (the client's reconnection) to worker 1
     although worker 0 then has fewer open; the one after goes by count again."""
-    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
-    clock = _Clock()
 
     async def scenario() -> tuple[list[bool], list[int], list[int]]:
-        async with _Workers(listener, 2) as w:
+        async with _Workers(listener, 2, clock) as w:
             await w.hand(4)
-            for r in w.receivers:
-                r.clock = clock
             shed = _windows(w.receivers, clock, [30.0, 20.0], handoff.SHED_WINDOWS + 1)
             w.adopted[0].pop().close()  # as uvicorn closes it after that response
             await w.hand(1)
@@ -346,18 +354,14 @@ def test_a_worker_slower_for_several_windows_sheds_a_connection_and_the_next_goe
 )
 def test_no_shedding_within_the_margin_at_light_load_or_beside_a_silent_worker(
     listener: socket.socket,
-    monkeypatch: pytest.MonkeyPatch,
+    clock: _Clock,
     times_ms: list[float],
     stale: bool,
 ) -> None:
-    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
-    clock = _Clock()
 
     async def scenario() -> list[bool]:
-        async with _Workers(listener, 2) as w:
+        async with _Workers(listener, 2, clock) as w:
             await w.hand(4)
-            for r in w.receivers:
-                r.clock = clock
             answering = w.receivers
             if stale:
                 _windows(answering, clock, times_ms, 1)
@@ -369,17 +373,13 @@ def test_no_shedding_within_the_margin_at_light_load_or_beside_a_silent_worker(
 
 
 def test_a_worker_with_one_connection_does_not_shed_it_nor_later_once_even(
-    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+    listener: socket.socket, clock: _Clock
 ) -> None:
-    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
-    clock = _Clock()
 
     async def scenario() -> list[bool]:
-        async with _Workers(listener, 2) as w:
+        async with _Workers(listener, 2, clock) as w:
             await w.hand(2)
             assert w.counts() == [1, 1]
-            for r in w.receivers:
-                r.clock = clock
             shed = _windows(w.receivers, clock, [40.0, 20.0], 3 * handoff.SHED_WINDOWS)
             assert w.d._shed_pending(0) == 0
             # Even again, then a second connection: the shed it could not make
@@ -468,14 +468,10 @@ def test_a_shed_connection_is_closed_by_uvicorn_and_its_reconnection_goes_to_the
         d.close()
 
 
-def test_only_plain_requests_are_timed_or_shed(
-    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_plain_requests_are_timed_or_shed(listener: socket.socket, clock: _Clock) -> None:
     """A POST (its body's pace is the client's, and closing over unread input
     resets the connection), HTTP/1.0 and a request that closes its connection
     itself are neither timed nor shed; a kept-alive GET is both."""
-    monkeypatch.setattr(handoff, "SWEEP_S", 3600.0)
-    clock = _Clock()
 
     async def ok(scope: Scope, receive: Receive, send: Send) -> None:
         clock.now += 0.005
@@ -501,10 +497,8 @@ def test_only_plain_requests_are_timed_or_shed(
         return sent
 
     async def scenario() -> tuple[list[bool], int, bool]:
-        async with _Workers(listener, 2) as w:
+        async with _Workers(listener, 2, clock) as w:
             await w.hand(4)
-            for r in w.receivers:
-                r.clock = clock
             # One window short of a shed: worker 0 slower in all but the last.
             _windows(w.receivers, clock, [30.0, 20.0], handoff.SHED_WINDOWS - 1)
             app = handoff.Balancing(ok, w.receivers[0])
