@@ -470,8 +470,9 @@ def test_a_shed_connection_is_closed_by_uvicorn_and_its_reconnection_goes_to_the
 
 def test_only_plain_requests_are_timed_or_shed(listener: socket.socket, clock: _Clock) -> None:
     """A POST (its body's pace is the client's, and closing over unread input
-    resets the connection), HTTP/1.0 and a request that closes its connection
-    itself are neither timed nor shed; a kept-alive GET is both."""
+    resets the connection), a GET with a body, HTTP/1.0 and a request that
+    closes its connection itself are neither timed nor shed; a kept-alive GET
+    is both."""
 
     async def ok(scope: Scope, receive: Receive, send: Send) -> None:
         clock.now += 0.005
@@ -508,6 +509,7 @@ def test_only_plain_requests_are_timed_or_shed(listener: socket.socket, clock: _
                 request("POST"),
                 request("GET", "1.0"),
                 request("GET", headers=[(b"connection", b"Close")]),
+                request("GET", headers=[(b"content-length", b"5")]),  # a body, unread
             ):
                 sent = await call(app, scope)
                 closes.append((b"connection", b"close") in sent[0]["headers"])
@@ -519,5 +521,5 @@ def test_only_plain_requests_are_timed_or_shed(listener: socket.socket, clock: _
             return closes, untimed, (b"connection", b"close") in sent[0]["headers"]
 
     closes, untimed, shed = asyncio.run(scenario())
-    assert closes == [False, False, False] and untimed == 0
+    assert closes == [False] * 4 and untimed == 0
     assert shed

@@ -221,7 +221,8 @@ class Dispatcher:
 
 class Receiver:
     """In worker `index`: takes the connections the parent hands over, gives each
-    to `adopt`, and keeps the count of those closed since."""
+    to `adopt`, and keeps the count of those closed since; times the worker's
+    responses (`answered`) and says when to shed a connection (`shed_now`)."""
 
     def __init__(self, end: socket.socket, shared: mmap.mmap, index: int) -> None:
         self._end = end
@@ -437,14 +438,15 @@ class Balancing:
 
 
 def _plain(scope: Scope) -> bool:
-    """GET or HEAD over HTTP/1.1, its connection to be kept alive."""
-    return (
-        scope["method"] in ("GET", "HEAD")
-        and scope["http_version"] == "1.1"
-        and not any(
-            name == b"connection" and b"close" in value.lower() for name, value in scope["headers"]
-        )
-    )
+    """GET or HEAD over HTTP/1.1 with no body, its connection to be kept alive."""
+    if scope["method"] not in ("GET", "HEAD") or scope["http_version"] != "1.1":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"connection" and b"close" in value.lower():
+            return False
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return False
+    return True
 
 
 def _hung_up(fd: int) -> bool:
