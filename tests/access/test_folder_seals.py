@@ -11,6 +11,7 @@ import pytest
 from mailward.access._sealing import check_folders
 from mailward.audit.query import all_records
 from mailward.core.errors import IsolationViolation
+from mailward.core.flags import Flags
 from mailward.db import apply_migrations
 from mailward.runtime import Runtime
 from support import World, build_world, store_db_before
@@ -195,3 +196,22 @@ def test_mail_sent_to_a_local_address_is_not_filed_in_an_inbox_not_theirs(
     assert len(_refused(world)) == 1 and "does not open" in _refused(world)[0]
     # nothing of it stored: not in bob's INBOX, not in alice's Sent
     assert world.rt.db.read().execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def test_a_refused_folder_row_met_while_reading_or_flagging_is_recorded_under_that_action(
+    tmp_path: Path,
+) -> None:
+    """The folder of a message being read or flagged is looked up for its name;
+    a row there that is not the owner's is refused under the action under way
+    (it had been recorded as a listing)."""
+    world = build_world(tmp_path / "d", ("alice", "bob"))
+    message = world.deliver("alice", "Lease", "l")
+    with world.rt.db.write() as c:
+        c.execute("UPDATE mailboxes SET seal = NULL" + _ALICES.replace("Projects", "INBOX"))
+    with pytest.raises(IsolationViolation):
+        world.door("alice").get_message(message)
+    with pytest.raises(IsolationViolation):
+        world.door("alice").set_flags([message], add=Flags.of("\\Flagged"))
+    refused = [r for r in all_records(world.rt.db) if r.outcome == "refused"]
+    assert [r.action for r in refused] == ["read", "flag"]
+    assert all("does not open" in r.detail for r in refused)

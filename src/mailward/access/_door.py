@@ -147,12 +147,12 @@ class Door:
         self._names[found.id] = found.name
         return found
 
-    def _name_of(self, mailbox_id: MailboxId) -> str:
+    def _name_of(self, mailbox_id: MailboxId, action: Action = Action.LIST) -> str:
         """A mailbox's name, for records and summaries (a row read for it is
-        checked as `_mailbox`'s)."""
+        checked as `_mailbox`'s, and refused for `action`, the one under way)."""
         name = self._names.get(mailbox_id)
         if name is None:
-            row = self._folder(mailbox_id, Action.LIST)
+            row = self._folder(mailbox_id, action)
             name = row.name if row else ""
             self._names[mailbox_id] = name
         return name
@@ -180,7 +180,7 @@ class Door:
     def _summaries(
         self, rows: Sequence[MessageRow], part: str, action: Action
     ) -> list[MessageSummary]:
-        opened = open_summaries(self._user(), self._me, rows, self._name_of)
+        opened = open_summaries(self._user(), self._me, rows, lambda m: self._name_of(m, action))
         if isinstance(opened, Crossing):
             raise self._refuse(opened, part, action)
         return opened
@@ -270,7 +270,7 @@ class Door:
         return record(
             self.principal,
             self._me,
-            self._name_of(row.mailbox_id),
+            self._name_of(row.mailbox_id, action),
             [row.id],
             [not Flags.parse(row.flags).seen],
             part,

@@ -292,7 +292,7 @@ class Syncing(Door):
             # The raw message opens only with our key under owner-bound associated
             # data: a blob of another account fails (refused, recorded). So do
             # cached parts, sealed the same way.
-            mailbox = self._name_of(row.mailbox_id)
+            mailbox = self._name_of(row.mailbox_id, Action.READ)
             raw = None
             if row.id in need_raw:
                 raw = self._open_raw(row, sealed.get(row.id), Part.RAW, Action.READ)
