@@ -21,6 +21,7 @@ times) that many ms between pages: the latency at the load such users offer.
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -303,8 +304,9 @@ def main() -> None:
                     out = wrk(base, "/mail/INBOX", tokens, [], n, args.seconds)
                     line = f"{summary(out)}{floor_ms(out, n)}"
                     print(f"inbox page (50 newest), {n:2} user(s): {line}")
-                    if figures(out)[0] > 0 and figures(out)[2] == figures(out)[2]:  # not NaN
-                        inbox.append(figures(out))
+                    run = figures(out)
+                    if run[0] > 0 and not math.isnan(run[2]):  # wrk reported figures
+                        inbox.append(run)
                 if len(inbox) > 1:
                     print(f"  median of {len(inbox)} runs: {median_line(inbox)}")
                 if n == max(users) and inbox:
